@@ -1,0 +1,88 @@
+"""The parameter vocabulary shared by search-space files and the model builder.
+
+Kept free of Keras and Optuna so that validating a file stays instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+MODEL_TYPES = ("cnn", "mlp")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam")
+POOLING = ("none", "max", "avg")
+PADDING = ("valid", "same")
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """What values a parameter may take, and which models know it."""
+
+    kind: str  # int | float | bool | choice
+    models: tuple[str, ...] = MODEL_TYPES
+    minimum: float | None = None  # inclusive
+    below: float | None = None  # exclusive upper bound
+    above: float | None = None  # exclusive lower bound
+    choices: tuple[str, ...] = ()
+    layers: str | None = None  # for per-layer params: the int param counting the layers
+
+    def problem(self, value: Any) -> str | None:
+        """None when `value` is allowed, else what was expected."""
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else "expected true or false"
+        if self.kind == "choice":
+            return None if value in self.choices else f"expected one of {list(self.choices)}"
+        numeric = (int,) if self.kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, numeric):
+            return f"expected {'an integer' if self.kind == 'int' else 'a number'}"
+        if self.minimum is not None and value < self.minimum:
+            return f"expected a value >= {self.minimum:g}"
+        if self.above is not None and value <= self.above:
+            return f"expected a value > {self.above:g}"
+        if self.below is not None and value >= self.below:
+            return f"expected a value < {self.below:g}"
+        return None
+
+
+RULES: dict[str, ParamRule] = {
+    "learning_rate": ParamRule("float", above=0.0),
+    "optimizer": ParamRule("choice", choices=OPTIMIZERS),
+    "batch_size": ParamRule("int", minimum=1),
+    "epochs": ParamRule("int", minimum=1),
+    "batch_norm": ParamRule("bool"),
+    "dense_layers": ParamRule("int", minimum=0),
+    "dense_units": ParamRule("int", minimum=1, layers="dense_layers"),
+    "dropout": ParamRule("float", minimum=0.0, below=1.0, layers="dense_layers"),
+    "conv_layers": ParamRule("int", models=("cnn",), minimum=1),
+    "filters": ParamRule("int", models=("cnn",), minimum=1, layers="conv_layers"),
+    "kernel_size": ParamRule("int", models=("cnn",), minimum=1, layers="conv_layers"),
+    "pooling": ParamRule("choice", models=("cnn",), choices=POOLING, layers="conv_layers"),
+    "padding": ParamRule("choice", models=("cnn",), choices=PADDING),
+}
+
+# Defaults reproduce the team's seed CNN (Conv32-Conv32-Dense32, Adam 1e-3, batch 32, 10 epochs).
+DEFAULTS: dict[str, Any] = {
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "batch_size": 32,
+    "epochs": 10,
+    "batch_norm": False,
+    "dense_layers": 1,
+    "dense_units": 32,
+    "dropout": 0.0,
+    "conv_layers": 2,
+    "filters": 32,
+    "kernel_size": 3,
+    "pooling": "none",
+    "padding": "valid",
+}
+
+
+def params_for(model_type: str) -> list[str]:
+    """The parameter names `model_type` understands, in vocabulary order."""
+    return [name for name, rule in RULES.items() if model_type in rule.models]
+
+
+def layer_value(params: dict[str, Any], name: str, index: int) -> Any:
+    """`name_i` if sampled per layer, else the shared `name`, else the default."""
+    return params.get(f"{name}_{index}", params.get(name, DEFAULTS[name]))

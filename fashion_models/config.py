@@ -1,0 +1,211 @@
+"""Study files -> a frozen, typed StudyConfig. Every user error is raised here, at load."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fashion_models.search_space import SearchSpace, load_search_space
+from fashion_models.yaml_source import ConfigError, KeyPath, YamlDocument, describe, load_yaml
+
+DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+METRIC_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+SAMPLER_TYPES = ("tpe", "random", "cmaes", "gp", "qmc", "grid")
+PRUNER_TYPES = (
+    "none", "median", "percentile", "successive_halving", "hyperband", "patient", "threshold"
+)  # fmt: skip
+PROMOTE_RULES = ("never", "always", "if_better")
+
+
+@dataclass(frozen=True)
+class StudySection:
+    name: str
+    n_trials: int  # study-wide total of finished (complete or pruned) trials
+    metric: str = "val_accuracy"  # what trials are judged and pruned on
+    direction: str = "maximize"  # must agree with metric
+    timeout: float | None = None  # seconds for this worker, None = no limit
+    seed: int = 0  # sampler seed; trial n trains with seed + n
+
+
+@dataclass(frozen=True)
+class ComponentSection:
+    """A sampler or pruner: its type and keyword arguments for the Optuna class."""
+
+    type: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    key: str = ""  # where it stands in the file, for error messages
+
+
+@dataclass(frozen=True)
+class DataSection:
+    validation_split: float = 0.2  # share of the training images held out, stratified
+    train_size: int | None = None  # stratified subset of the 60,000 (None = all)
+    test_size: int | None = None  # stratified subset of the 10,000 (None = all)
+
+
+@dataclass(frozen=True)
+class TrackingSection:
+    uri: str  # MLflow tracking URI; MLFLOW_TRACKING_URI overrides it
+    experiment: str
+
+
+@dataclass(frozen=True)
+class RegistrySection:
+    model_name: str = "fashion-mnist-classifier"
+    alias: str = "champion"
+    promote: str = "if_better"  # never | always | if_better (on test accuracy)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    path: Path
+    study: StudySection
+    storage: str  # SQLAlchemy URL, or a path for Optuna's journal file; OPTUNA_STORAGE overrides
+    sampler: ComponentSection
+    pruner: ComponentSection
+    search_space: SearchSpace
+    data: DataSection
+    tracking: TrackingSection
+    registry: RegistrySection
+
+
+_TOP_KEYS = ("study", "storage", "sampler", "pruner", "search_space", "data", "tracking", "registry")
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StudyConfig:
+    """Load and validate a study file and its search space (nothing is written anywhere)."""
+    env = os.environ if env is None else env
+    doc = load_yaml(path)
+    top = _mapping(doc, (), doc.data, _TOP_KEYS, required=("study", "search_space"))
+    study = _study(doc, top["study"])
+    space_name = top["search_space"]
+    if not isinstance(space_name, str) or not space_name:
+        raise doc.error(("search_space",), f"expected a path to a search-space file, found {describe(space_name)}")
+    space_path = (doc.path.parent / space_name).resolve()
+    if not space_path.is_file():
+        raise doc.error(("search_space",), f"search-space file not found: {space_path}")
+    storage = env.get("OPTUNA_STORAGE") or _string(doc, ("storage",), top.get("storage", DEFAULT_STORAGE))
+    return StudyConfig(
+        path=doc.path,
+        study=study,
+        storage=storage,
+        sampler=_component(doc, "sampler", top.get("sampler", {"type": "tpe"}), SAMPLER_TYPES),
+        pruner=_component(doc, "pruner", top.get("pruner", {"type": "median"}), PRUNER_TYPES),
+        search_space=load_search_space(space_path),
+        data=_data(doc, top.get("data", {})),
+        tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
+        registry=_registry(doc, top.get("registry", {})),
+    )
+
+
+def _mapping(
+    doc: YamlDocument, key: KeyPath, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise doc.error(key, f"expected a mapping, found {describe(value)}")
+    for name in value:
+        if name not in allowed:
+            raise doc.error((*key, name), f"unknown key (allowed: {', '.join(allowed)})")
+    for name in required:
+        if name not in value:
+            raise doc.error(key, f"missing required key {name!r}")
+    return value
+
+
+def _string(doc: YamlDocument, key: KeyPath, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(key, f"expected a non-empty string, found {describe(value)}")
+    return value
+
+
+def _int(doc: YamlDocument, key: KeyPath, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise doc.error(key, f"expected an integer >= {minimum}, found {describe(value)}")
+    return value
+
+
+def _study(doc: YamlDocument, raw: Any) -> StudySection:
+    allowed = ("name", "direction", "metric", "n_trials", "timeout", "seed")
+    raw = _mapping(doc, ("study",), raw, allowed, required=("name", "n_trials"))
+    metric = raw.get("metric", "val_accuracy")
+    if metric not in METRIC_DIRECTIONS:
+        raise doc.error(("study", "metric"), f"expected one of {list(METRIC_DIRECTIONS)}, found {describe(metric)}")
+    direction = raw.get("direction", METRIC_DIRECTIONS[metric])
+    if direction not in ("maximize", "minimize"):
+        raise doc.error(("study", "direction"), f"expected maximize or minimize, found {describe(direction)}")
+    if direction != METRIC_DIRECTIONS[metric]:
+        raise doc.error(("study", "direction"), f"{metric} must be {METRIC_DIRECTIONS[metric]}d, found {direction!r}")
+    timeout = raw.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise doc.error(("study", "timeout"), f"expected a number of seconds > 0, found {describe(timeout)}")
+    return StudySection(
+        name=_string(doc, ("study", "name"), raw["name"]),
+        n_trials=_int(doc, ("study", "n_trials"), raw["n_trials"], 1),
+        metric=metric,
+        direction=direction,
+        timeout=timeout,
+        seed=_int(doc, ("study", "seed"), raw.get("seed", 0), 0),
+    )
+
+
+def _component(doc: YamlDocument, key: str, raw: Any, types: tuple[str, ...]) -> ComponentSection:
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict):
+        raise doc.error((key,), f"expected a mapping with a type key, found {describe(raw)}")
+    kind = raw.get("type")
+    if kind not in types:
+        raise doc.error((key, "type"), f"expected one of {list(types)}, found {describe(kind)}")
+    kwargs = {k: v for k, v in raw.items() if k != "type"}
+    if key == "pruner" and kind == "patient":
+        inner = kwargs.get("wrapped_pruner", {"type": "median"})
+        wrapped = _component(doc, "pruner", inner, tuple(t for t in types if t != "patient"))
+        kwargs["wrapped_pruner"] = ComponentSection(wrapped.type, wrapped.kwargs, f"{key}.wrapped_pruner")
+    return ComponentSection(kind, kwargs, key)
+
+
+def _data(doc: YamlDocument, raw: Any) -> DataSection:
+    raw = _mapping(doc, ("data",), raw, ("validation_split", "train_size", "test_size"))
+    split = raw.get("validation_split", 0.2)
+    if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
+        raise doc.error(("data", "validation_split"), f"expected a number in (0, 1), found {describe(split)}")
+    sizes = {}
+    for name, most in (("train_size", 60_000), ("test_size", 10_000)):
+        value = raw.get(name)
+        if value is not None:
+            value = _int(doc, ("data", name), value, 100)
+            if value > most:
+                raise doc.error(("data", name), f"expected at most {most:,}, found {value:,}")
+        sizes[name] = value
+    return DataSection(float(split), sizes["train_size"], sizes["test_size"])
+
+
+def _tracking(doc: YamlDocument, raw: Any, study_name: str, env: Mapping[str, str]) -> TrackingSection:
+    raw = _mapping(doc, ("tracking",), raw, ("uri", "experiment"))
+    uri = _string(doc, ("tracking", "uri"), raw.get("uri", DEFAULT_TRACKING_URI))
+    experiment = _string(doc, ("tracking", "experiment"), raw.get("experiment", study_name))
+    return TrackingSection(env.get("MLFLOW_TRACKING_URI") or uri, experiment)
+
+
+def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
+    raw = _mapping(doc, ("registry",), raw, ("model_name", "alias", "promote"))
+    defaults = RegistrySection()
+    promote = raw.get("promote", defaults.promote)
+    if promote not in PROMOTE_RULES:
+        raise doc.error(("registry", "promote"), f"expected one of {list(PROMOTE_RULES)}, found {describe(promote)}")
+    return RegistrySection(
+        model_name=_string(doc, ("registry", "model_name"), raw.get("model_name", defaults.model_name)),
+        alias=_string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
+        promote=promote,
+    )
+
+
+def config_error(config: StudyConfig, key: str, message: str) -> ConfigError:
+    """A ConfigError for a key found wrong after load (e.g. a sampler kwarg Optuna rejects)."""
+    doc = load_yaml(config.path)
+    path = tuple(key.split("."))
+    return doc.error(path, message)

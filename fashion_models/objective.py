@@ -1,0 +1,96 @@
+"""One trial: suggest params -> build the Keras model -> train with pruning -> track."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import optuna
+import tensorflow as tf
+from optuna_integration.keras import KerasPruningCallback
+
+from fashion_models import architecture
+from fashion_models.config import StudyConfig
+from fashion_models.data import CLASS_NAMES, Splits
+from fashion_models.model import ArchitectureError, build
+from fashion_models.tracking import EpochMetrics, TrialRun
+from fashion_models.training import NonFiniteLossError, evaluate, fit
+
+# Failures that belong to one configuration: the trial fails, the study goes on.
+TRIAL_ERRORS: tuple[type[Exception], ...] = (
+    ArchitectureError,
+    NonFiniteLossError,
+    tf.errors.ResourceExhaustedError,
+    MemoryError,
+)
+
+
+class TrialFailed(Exception):
+    """This trial failed for a reason of its own; the reason is stored on the trial."""
+
+
+@dataclass
+class Objective:
+    """Callable Optuna objective; holds the data so that it is loaded once per worker."""
+
+    config: StudyConfig
+    splits: Splits
+    experiment_id: str
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.config.search_space.suggest(trial)
+        seed = self.config.study.seed + trial.number
+        trial.set_user_attr("seed", seed)
+        with TrialRun(self.experiment_id, self.config.study.name, trial.number, {"seed": str(seed)}) as run:
+            trial.set_user_attr("mlflow_run_id", run.run_id)
+            run.log_params({"model": self.config.search_space.model, **params})
+            epochs_seen = EpochMetrics()
+            try:
+                value = self._train(trial, run, params, seed, epochs_seen)
+            except optuna.TrialPruned:
+                trial.set_user_attr("pruned_at_epoch", epochs_seen.last_epoch)
+                run.mark("PRUNED", pruned_at_epoch=epochs_seen.last_epoch)
+                raise
+            except TRIAL_ERRORS as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                trial.set_user_attr("fail_reason", reason)
+                run.mark("FAIL", fail_reason=reason)
+                raise TrialFailed(reason) from exc
+            run.mark("COMPLETE")
+            return value
+
+    def _train(
+        self,
+        trial: optuna.Trial,
+        run: TrialRun,
+        params: dict[str, object],
+        seed: int,
+        epoch_metrics: EpochMetrics,
+    ) -> float:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(seed)
+        model = build(self.config.search_space.model, params)
+        s, metric = self.splits, self.config.study.metric
+        epochs = int(params.get("epochs", architecture.DEFAULTS["epochs"]))  # type: ignore[call-overload]
+        batch_size = int(params.get("batch_size", architecture.DEFAULTS["batch_size"]))  # type: ignore[call-overload]
+        result = fit(
+            model, s.x_train, s.y_train, s.x_val, s.y_val,
+            epochs=epochs,
+            batch_size=batch_size,
+            # Metrics first, so the epoch that triggers pruning is still logged.
+            callbacks=[epoch_metrics, KerasPruningCallback(trial, monitor=metric)],
+        )  # fmt: skip
+        value = float(result.history[metric][-1])
+        test = evaluate(model, s.x_test, s.y_test)
+        final = {
+            "final_val_accuracy": float(result.history["val_accuracy"][-1]),
+            "final_val_loss": float(result.history["val_loss"][-1]),
+            "test_accuracy": test.accuracy,
+            "test_loss": test.loss,
+        }
+        run.log_final(final)
+        run.log_confusion_matrix(s.y_test, test.y_pred, CLASS_NAMES)
+        trial.set_user_attr("test_accuracy", test.accuracy)
+        trial.set_user_attr("param_count", int(model.count_params()))
+        trial.set_user_attr("mlflow_model_uri", run.log_model(model, s.x_val[:5]))
+        return value

@@ -1,0 +1,40 @@
+"""The path of one study, after its files are validated: data, stores, trials, registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import optuna
+
+from fashion_models import tracking
+from fashion_models.config import StudyConfig
+from fashion_models.data import load_fashion_mnist, make_splits
+from fashion_models.objective import Objective, TrialFailed
+from fashion_models.registry import Promotion, register_best
+from fashion_models.study import open_study, run_trials
+
+
+def run_study(
+    config: StudyConfig, echo: Callable[[str], None] = print
+) -> tuple[optuna.Study, Promotion | None]:
+    """Run (or continue) the study to n_trials, then register and maybe promote its best model."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    keras.config.disable_interactive_logging()  # progress bars would drown the per-trial lines
+    d = config.data
+    splits = make_splits(
+        load_fashion_mnist(),
+        validation_split=d.validation_split,
+        train_size=d.train_size,
+        test_size=d.test_size,
+        seed=config.study.seed,
+    )
+    tracking.connect(config.tracking.uri)
+    experiment_id = tracking.ensure_experiment(config.tracking.experiment, config.tracking.uri)
+    study = open_study(config)
+    echo(
+        f"study {config.study.name!r} on {config.storage}: "
+        f"{len(splits.y_train)} train / {len(splits.y_val)} validation / {len(splits.y_test)} test images"
+    )
+    run_trials(config, study, Objective(config, splits, experiment_id), (TrialFailed,), echo)
+    return study, register_best(study, config.registry)
