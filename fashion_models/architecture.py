@@ -5,6 +5,7 @@ Kept free of Keras and Optuna so that validating a file stays instant.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,6 @@ def params_for(model_type: str) -> list[str]:
     return [name for name, rule in RULES.items() if model_type in rule.models]
 
 
-def layer_value(params: dict[str, Any], name: str, index: int) -> Any:
+def layer_value(params: Mapping[str, Any], name: str, index: int) -> Any:
     """`name_i` if sampled per layer, else the shared `name`, else the default."""
     return params.get(f"{name}_{index}", params.get(name, DEFAULTS[name]))

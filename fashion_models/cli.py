@@ -56,7 +56,9 @@ def _guarded(ctx: click.Context, action: Callable[[], None]) -> None:
     except (DataError, FatalStudyError) as exc:
         _fail(ctx, exc, EXIT_FATAL)
     except KeyboardInterrupt:
-        click.echo("interrupted: the study is kept; run the same command again to continue", err=True)
+        click.echo(
+            "interrupted: the study is kept; run the same command again to continue", err=True
+        )
         ctx.exit(EXIT_INTERRUPTED)
 
 
@@ -104,8 +106,9 @@ def _validate(study_file: Path, samples: int) -> None:
     config = load_config(study_file)
     sampler, pruner = build_sampler(config), build_pruner(config)
     click.echo(f"{study_file}: valid")
-    click.echo(f"  study {config.study.name!r}: {config.study.n_trials} trials, {config.study.direction} {config.study.metric}")
-    click.echo(f"  search space {config.search_space.path} ({config.search_space.model}, {len(config.search_space.params)} params)")
+    study, space = config.study, config.search_space
+    click.echo(f"  study {study.name!r}: {study.n_trials} trials, {study.direction} {study.metric}")
+    click.echo(f"  search space {space.path} ({space.model}, {len(space.params)} params)")
     click.echo(f"  sampler {type(sampler).__name__}, pruner {type(pruner).__name__}")
     click.echo(f"  storage {config.storage}; tracking {config.tracking.uri}")
     for i, (params, count) in enumerate(sample_configurations(config, samples)):

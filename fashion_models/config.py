@@ -73,7 +73,16 @@ class StudyConfig:
     registry: RegistrySection
 
 
-_TOP_KEYS = ("study", "storage", "sampler", "pruner", "search_space", "data", "tracking", "registry")
+_TOP_KEYS = (
+    "study",
+    "storage",
+    "sampler",
+    "pruner",
+    "search_space",
+    "data",
+    "tracking",
+    "registry",
+)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StudyConfig:
@@ -84,11 +93,16 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
     study = _study(doc, top["study"])
     space_name = top["search_space"]
     if not isinstance(space_name, str) or not space_name:
-        raise doc.error(("search_space",), f"expected a path to a search-space file, found {describe(space_name)}")
+        raise doc.error(
+            ("search_space",),
+            f"expected a path to a search-space file, found {describe(space_name)}",
+        )
     space_path = (doc.path.parent / space_name).resolve()
     if not space_path.is_file():
         raise doc.error(("search_space",), f"search-space file not found: {space_path}")
-    storage = env.get("OPTUNA_STORAGE") or _string(doc, ("storage",), top.get("storage", DEFAULT_STORAGE))
+    storage = env.get("OPTUNA_STORAGE") or _string(
+        doc, ("storage",), top.get("storage", DEFAULT_STORAGE)
+    )
     return StudyConfig(
         path=doc.path,
         study=study,
@@ -103,7 +117,11 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
 
 
 def _mapping(
-    doc: YamlDocument, key: KeyPath, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+    doc: YamlDocument,
+    key: KeyPath,
+    value: Any,
+    allowed: tuple[str, ...],
+    required: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise doc.error(key, f"expected a mapping, found {describe(value)}")
@@ -133,15 +151,27 @@ def _study(doc: YamlDocument, raw: Any) -> StudySection:
     raw = _mapping(doc, ("study",), raw, allowed, required=("name", "n_trials"))
     metric = raw.get("metric", "val_accuracy")
     if metric not in METRIC_DIRECTIONS:
-        raise doc.error(("study", "metric"), f"expected one of {list(METRIC_DIRECTIONS)}, found {describe(metric)}")
+        raise doc.error(
+            ("study", "metric"),
+            f"expected one of {list(METRIC_DIRECTIONS)}, found {describe(metric)}",
+        )
     direction = raw.get("direction", METRIC_DIRECTIONS[metric])
     if direction not in ("maximize", "minimize"):
-        raise doc.error(("study", "direction"), f"expected maximize or minimize, found {describe(direction)}")
+        raise doc.error(
+            ("study", "direction"), f"expected maximize or minimize, found {describe(direction)}"
+        )
     if direction != METRIC_DIRECTIONS[metric]:
-        raise doc.error(("study", "direction"), f"{metric} must be {METRIC_DIRECTIONS[metric]}d, found {direction!r}")
+        raise doc.error(
+            ("study", "direction"),
+            f"{metric} must be {METRIC_DIRECTIONS[metric]}d, found {direction!r}",
+        )
     timeout = raw.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise doc.error(("study", "timeout"), f"expected a number of seconds > 0, found {describe(timeout)}")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise doc.error(
+            ("study", "timeout"), f"expected a number of seconds > 0, found {describe(timeout)}"
+        )
     return StudySection(
         name=_string(doc, ("study", "name"), raw["name"]),
         n_trials=_int(doc, ("study", "n_trials"), raw["n_trials"], 1),
@@ -164,7 +194,9 @@ def _component(doc: YamlDocument, key: str, raw: Any, types: tuple[str, ...]) ->
     if key == "pruner" and kind == "patient":
         inner = kwargs.get("wrapped_pruner", {"type": "median"})
         wrapped = _component(doc, "pruner", inner, tuple(t for t in types if t != "patient"))
-        kwargs["wrapped_pruner"] = ComponentSection(wrapped.type, wrapped.kwargs, f"{key}.wrapped_pruner")
+        kwargs["wrapped_pruner"] = ComponentSection(
+            wrapped.type, wrapped.kwargs, f"{key}.wrapped_pruner"
+        )
     return ComponentSection(kind, kwargs, key)
 
 
@@ -172,7 +204,9 @@ def _data(doc: YamlDocument, raw: Any) -> DataSection:
     raw = _mapping(doc, ("data",), raw, ("validation_split", "train_size", "test_size"))
     split = raw.get("validation_split", 0.2)
     if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
-        raise doc.error(("data", "validation_split"), f"expected a number in (0, 1), found {describe(split)}")
+        raise doc.error(
+            ("data", "validation_split"), f"expected a number in (0, 1), found {describe(split)}"
+        )
     sizes = {}
     for name, most in (("train_size", 60_000), ("test_size", 10_000)):
         value = raw.get(name)
@@ -184,7 +218,9 @@ def _data(doc: YamlDocument, raw: Any) -> DataSection:
     return DataSection(float(split), sizes["train_size"], sizes["test_size"])
 
 
-def _tracking(doc: YamlDocument, raw: Any, study_name: str, env: Mapping[str, str]) -> TrackingSection:
+def _tracking(
+    doc: YamlDocument, raw: Any, study_name: str, env: Mapping[str, str]
+) -> TrackingSection:
     raw = _mapping(doc, ("tracking",), raw, ("uri", "experiment"))
     uri = _string(doc, ("tracking", "uri"), raw.get("uri", DEFAULT_TRACKING_URI))
     experiment = _string(doc, ("tracking", "experiment"), raw.get("experiment", study_name))
@@ -196,9 +232,14 @@ def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
     defaults = RegistrySection()
     promote = raw.get("promote", defaults.promote)
     if promote not in PROMOTE_RULES:
-        raise doc.error(("registry", "promote"), f"expected one of {list(PROMOTE_RULES)}, found {describe(promote)}")
+        raise doc.error(
+            ("registry", "promote"),
+            f"expected one of {list(PROMOTE_RULES)}, found {describe(promote)}",
+        )
     return RegistrySection(
-        model_name=_string(doc, ("registry", "model_name"), raw.get("model_name", defaults.model_name)),
+        model_name=_string(
+            doc, ("registry", "model_name"), raw.get("model_name", defaults.model_name)
+        ),
         alias=_string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
         promote=promote,
     )

@@ -41,7 +41,9 @@ class Objective:
         params = self.config.search_space.suggest(trial)
         seed = self.config.study.seed + trial.number
         trial.set_user_attr("seed", seed)
-        with TrialRun(self.experiment_id, self.config.study.name, trial.number, {"seed": str(seed)}) as run:
+        with TrialRun(
+            self.experiment_id, self.config.study.name, trial.number, {"seed": str(seed)}
+        ) as run:
             trial.set_user_attr("mlflow_run_id", run.run_id)
             run.log_params({"model": self.config.search_space.model, **params})
             epochs_seen = EpochMetrics()
@@ -68,6 +70,9 @@ class Objective:
         epoch_metrics: EpochMetrics,
     ) -> float:
         keras.backend.clear_session()
+        # clear_session resets Keras' globals; progress bars (MLflow's signature check calls
+        # predict) would drown the per-trial lines.
+        keras.config.disable_interactive_logging()
         keras.utils.set_random_seed(seed)
         model = build(self.config.search_space.model, params)
         s, metric = self.splits, self.config.study.metric

@@ -45,10 +45,20 @@ def register_best(study: optuna.Study, registry: RegistrySection) -> Promotion |
     promoted, reason = _decide(client, registry, accuracy, version.version)
     if promoted:
         client.set_registered_model_alias(registry.model_name, registry.alias, version.version)
-    return Promotion(registry.model_name, str(version.version), best.number, accuracy, registry.alias, promoted, reason)
+    return Promotion(
+        registry.model_name,
+        str(version.version),
+        best.number,
+        accuracy,
+        registry.alias,
+        promoted,
+        reason,
+    )
 
 
-def _version_for(client: MlflowClient, study_name: str, trial: FrozenTrial, name: str) -> mlflow.entities.model_registry.ModelVersion:
+def _version_for(
+    client: MlflowClient, study_name: str, trial: FrozenTrial, name: str
+) -> mlflow.entities.model_registry.ModelVersion:
     """The registered version of this trial's model, registering it on first call."""
     run_id = trial.user_attrs["mlflow_run_id"]
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
@@ -64,7 +74,9 @@ def _version_for(client: MlflowClient, study_name: str, trial: FrozenTrial, name
     return mlflow.register_model(trial.user_attrs["mlflow_model_uri"], name, tags=tags)
 
 
-def _decide(client: MlflowClient, registry: RegistrySection, accuracy: float, version: str) -> tuple[bool, str]:
+def _decide(
+    client: MlflowClient, registry: RegistrySection, accuracy: float, version: str
+) -> tuple[bool, str]:
     if registry.promote == "never":
         return False, "registry.promote is never"
     try:
@@ -78,4 +90,7 @@ def _decide(client: MlflowClient, registry: RegistrySection, accuracy: float, ve
     held = float(holder.tags.get("test_accuracy", "-inf"))
     if accuracy > held:
         return True, f"test accuracy {accuracy:.4f} beats version {holder.version}'s {held:.4f}"
-    return False, f"test accuracy {accuracy:.4f} does not beat version {holder.version}'s {held:.4f}"
+    return (
+        False,
+        f"test accuracy {accuracy:.4f} does not beat version {holder.version}'s {held:.4f}",
+    )

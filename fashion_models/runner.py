@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import keras
 import optuna
 
 from fashion_models import tracking
@@ -20,7 +19,6 @@ def run_study(
 ) -> tuple[optuna.Study, Promotion | None]:
     """Run (or continue) the study to n_trials, then register and maybe promote its best model."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    keras.config.disable_interactive_logging()  # progress bars would drown the per-trial lines
     d = config.data
     splits = make_splits(
         load_fashion_mnist(),
@@ -34,7 +32,8 @@ def run_study(
     study = open_study(config)
     echo(
         f"study {config.study.name!r} on {config.storage}: "
-        f"{len(splits.y_train)} train / {len(splits.y_val)} validation / {len(splits.y_test)} test images"
+        f"{len(splits.y_train)} train / {len(splits.y_val)} validation / "
+        f"{len(splits.y_test)} test images"
     )
     run_trials(config, study, Objective(config, splits, experiment_id), (TrialFailed,), echo)
     return study, register_best(study, config.registry)

@@ -54,7 +54,9 @@ class ParamSpec:
         """Ask `trial` for this param under `name` (fixed params are not asked; a fixed
         per-layer list gives layer i its i-th value)."""
         if self.type == "fixed":
-            return self.value[layer] if isinstance(self.value, tuple) else self.value
+            if isinstance(self.value, tuple) and layer is not None:
+                return self.value[layer]
+            return self.value
         if self.type == "categorical":
             return trial.suggest_categorical(name, list(self.choices))
         assert self.low is not None and self.high is not None  # guaranteed by load
@@ -122,7 +124,9 @@ def load_search_space(path: str | Path) -> SearchSpace:
     """Load and validate a search-space file; every problem is a ConfigError."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise doc.error((), f"expected a mapping with keys model and params, found {describe(doc.data)}")
+        raise doc.error(
+            (), f"expected a mapping with keys model and params, found {describe(doc.data)}"
+        )
     unknown = sorted(set(doc.data) - {"model", "params", "description"})
     if unknown:
         raise doc.error((unknown[0],), "unknown key (allowed: model, params, description)")
@@ -131,7 +135,9 @@ def load_search_space(path: str | Path) -> SearchSpace:
         raise doc.error(("model",), f"expected one of {list(MODEL_TYPES)}, found {describe(model)}")
     raw = doc.data.get("params")
     if not isinstance(raw, dict) or not raw:
-        raise doc.error(("params",), f"expected a non-empty mapping of params, found {describe(raw)}")
+        raise doc.error(
+            ("params",), f"expected a non-empty mapping of params, found {describe(raw)}"
+        )
     specs = tuple(_load_param(doc, model, name, spec) for name, spec in raw.items())
     by_name = {s.name: s for s in specs}
     for s in specs:
@@ -152,17 +158,26 @@ def _load_param(doc: YamlDocument, model: str, name: str, raw: Any) -> ParamSpec
         raise doc.error(key, f"expected a mapping with a type key, found {describe(raw)}")
     kind = raw.get("type")
     if kind not in PARAM_TYPES:
-        raise doc.error((*key, "type"), f"expected one of {list(PARAM_TYPES)}, found {describe(kind)}")
+        raise doc.error(
+            (*key, "type"), f"expected one of {list(PARAM_TYPES)}, found {describe(kind)}"
+        )
     if kind not in _TYPES_BY_KIND[rule.kind]:
         allowed = list(_TYPES_BY_KIND[rule.kind])
-        raise doc.error((*key, "type"), f"{name} is a {rule.kind} parameter: expected one of {allowed}, found {kind!r}")
+        raise doc.error(
+            (*key, "type"),
+            f"{name} is a {rule.kind} parameter: expected one of {allowed}, found {kind!r}",
+        )
     extra = sorted(set(raw) - _KEYS_BY_TYPE[kind] - {"type", "per_layer"})
     if extra:
-        allowed = ", ".join(sorted(_KEYS_BY_TYPE[kind] | {"type", "per_layer"}))
-        raise doc.error((*key, extra[0]), f"unknown key for a {kind} param (allowed: {allowed})")
+        keys = ", ".join(sorted(_KEYS_BY_TYPE[kind] | {"type", "per_layer"}))
+        raise doc.error((*key, extra[0]), f"unknown key for a {kind} param (allowed: {keys})")
     per_layer = raw.get("per_layer")
     if per_layer is not None and per_layer != rule.layers:
-        expected = f"per_layer: {rule.layers}" if rule.layers else "no per_layer (it is one value for the whole model)"
+        expected = (
+            f"per_layer: {rule.layers}"
+            if rule.layers
+            else "no per_layer (it is one value for the whole model)"
+        )
         raise doc.error((*key, "per_layer"), f"expected {expected}, found {describe(per_layer)}")
     spec = _parse_by_type(doc, key, name, kind, raw, per_layer)
     _check_domain(doc, key, spec)
@@ -170,7 +185,12 @@ def _load_param(doc: YamlDocument, model: str, name: str, raw: Any) -> ParamSpec
 
 
 def _parse_by_type(
-    doc: YamlDocument, key: KeyPath, name: str, kind: str, raw: dict[str, Any], per_layer: str | None
+    doc: YamlDocument,
+    key: KeyPath,
+    name: str,
+    kind: str,
+    raw: dict[str, Any],
+    per_layer: str | None,
 ) -> ParamSpec:
     if kind == "fixed":
         if "value" not in raw:
@@ -178,14 +198,20 @@ def _parse_by_type(
         value = raw["value"]
         if isinstance(value, list) and per_layer is not None:
             if not value:
-                raise doc.error((*key, "value"), "expected one value per layer, found an empty list")
+                raise doc.error(
+                    (*key, "value"), "expected one value per layer, found an empty list"
+                )
             values = tuple(_scalar(doc, (*key, "value", i), v) for i, v in enumerate(value))
             return ParamSpec(name, kind, value=values, per_layer=per_layer)
-        return ParamSpec(name, kind, value=_scalar(doc, (*key, "value"), value), per_layer=per_layer)
+        return ParamSpec(
+            name, kind, value=_scalar(doc, (*key, "value"), value), per_layer=per_layer
+        )
     if kind == "categorical":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise doc.error((*key, "choices"), f"expected a non-empty list, found {describe(choices)}")
+            raise doc.error(
+                (*key, "choices"), f"expected a non-empty list, found {describe(choices)}"
+            )
         values = tuple(_scalar(doc, (*key, "choices", i), c) for i, c in enumerate(choices))
         if len(set(map(repr, values))) != len(values):
             raise doc.error((*key, "choices"), "choices must be distinct")
@@ -196,7 +222,9 @@ def _parse_by_type(
             raise doc.error(key, f"an {kind} param needs low and high; {needed} is missing")
     low = _number(doc, (*key, "low"), raw["low"], integer)
     high = _number(doc, (*key, "high"), raw["high"], integer)
-    step = _number(doc, (*key, "step"), raw["step"], integer) if raw.get("step") is not None else None
+    step = (
+        _number(doc, (*key, "step"), raw["step"], integer) if raw.get("step") is not None else None
+    )
     log = raw.get("log", False)
     if not isinstance(log, bool):
         raise doc.error((*key, "log"), f"expected true or false, found {describe(log)}")
@@ -225,25 +253,27 @@ def _number(doc: YamlDocument, key: KeyPath, value: Any, integer: bool) -> Any:
         value = int(value)
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
-        raise doc.error(key, f"expected {'an integer' if integer else 'a number'}, found {describe(value)}")
+        raise doc.error(
+            key, f"expected {'an integer' if integer else 'a number'}, found {describe(value)}"
+        )
     return value
 
 
 def _check_domain(doc: YamlDocument, key: KeyPath, spec: ParamSpec) -> None:
     rule = RULES[spec.name]
+    candidates: list[tuple[KeyPath, Any]]
     if spec.type == "fixed" and isinstance(spec.value, tuple):
         candidates = [(("value", i), v) for i, v in enumerate(spec.value)]
     elif spec.type == "fixed":
-        candidates = [("value", spec.value)]
+        candidates = [(("value",), spec.value)]
     elif spec.type == "categorical":
         candidates = [(("choices", i), c) for i, c in enumerate(spec.choices)]
     else:
-        candidates = [("low", spec.low), ("high", spec.high)]
+        candidates = [(("low",), spec.low), (("high",), spec.high)]
     for where, value in candidates:
         problem = rule.problem(value)
         if problem is not None:
-            sub = where if isinstance(where, tuple) else (where,)
-            raise doc.error((*key, *sub), f"{spec.name}: {problem}, found {describe(value)}")
+            raise doc.error((*key, *where), f"{spec.name}: {problem}, found {describe(value)}")
 
 
 def _check_layer_count(doc: YamlDocument, spec: ParamSpec, count: ParamSpec | None) -> None:
@@ -252,10 +282,13 @@ def _check_layer_count(doc: YamlDocument, spec: ParamSpec, count: ParamSpec | No
         raise doc.error(key, f"per_layer points at {spec.per_layer!r}, which is not in params")
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in count.values())
     if count.type == "float" or not ints:
-        raise doc.error(key, f"per_layer points at {spec.per_layer!r}, which is not an integer param")
+        raise doc.error(
+            key, f"per_layer points at {spec.per_layer!r}, which is not an integer param"
+        )
     most = max(count.values())
     if isinstance(spec.value, tuple) and len(spec.value) < most:
         raise doc.error(
             ("params", spec.name, "value"),
-            f"expected one value per layer ({spec.per_layer} goes up to {most}), found {len(spec.value)}",
+            f"expected one value per layer ({spec.per_layer} goes up to {most}), "
+            f"found {len(spec.value)}",
         )

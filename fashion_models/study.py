@@ -65,7 +65,9 @@ def build_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
     return _construct(config, cls, kwargs, section)
 
 
-def build_pruner(config: StudyConfig, section: ComponentSection | None = None) -> optuna.pruners.BasePruner:
+def build_pruner(
+    config: StudyConfig, section: ComponentSection | None = None
+) -> optuna.pruners.BasePruner:
     """The configured pruner (a patient pruner wraps its own wrapped_pruner)."""
     section = section or config.pruner
     kwargs = dict(section.kwargs)
@@ -75,8 +77,12 @@ def build_pruner(config: StudyConfig, section: ComponentSection | None = None) -
     return _construct(config, PRUNERS[section.type], kwargs, section)
 
 
-def _construct(config: StudyConfig, cls: type, kwargs: dict[str, Any], section: ComponentSection) -> Any:
-    accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "seed", "search_space")]
+def _construct(
+    config: StudyConfig, cls: type, kwargs: dict[str, Any], section: ComponentSection
+) -> Any:
+    accepted = [
+        p for p in inspect.signature(cls).parameters if p not in ("self", "seed", "search_space")
+    ]
     for name in kwargs:
         if name not in inspect.signature(cls).parameters:
             raise config_error(
@@ -87,7 +93,9 @@ def _construct(config: StudyConfig, cls: type, kwargs: dict[str, Any], section: 
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise config_error(config, section.key, f"{cls.__name__} rejected its arguments: {exc}") from None
+        raise config_error(
+            config, section.key, f"{cls.__name__} rejected its arguments: {exc}"
+        ) from None
 
 
 def build_storage(url: str) -> optuna.storages.BaseStorage:
@@ -116,7 +124,7 @@ def open_study(config: StudyConfig) -> optuna.Study:
         sampler=sampler,
         pruner=pruner,
         study_name=config.study.name,
-        direction=config.study.direction,
+        direction="maximize" if config.study.direction == "maximize" else "minimize",
         load_if_exists=True,
     )
 

@@ -19,21 +19,27 @@ def print_summary(
     echo: Callable[[str], None] = print,
 ) -> None:
     """Best value and params, trial counts by state, where to look in MLflow."""
-    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts_by_state(study).items()))
+    counts = ", ".join(
+        f"{n} {state.lower()}" for state, n in sorted(counts_by_state(study).items())
+    )
     echo(f"\nstudy {study.study_name!r}: {counts}")
     best = best_completed_trial(study)
     if best is None:
         echo("no completed trial yet")
     else:
-        echo(f"best trial {best.number}: {config.study.metric} = {best.value:.4f}, "
-             f"test accuracy = {best.user_attrs.get('test_accuracy', float('nan')):.4f}")
+        echo(
+            f"best trial {best.number}: {config.study.metric} = {best.value:.4f}, "
+            f"test accuracy = {best.user_attrs.get('test_accuracy', float('nan')):.4f}"
+        )
         for name, value in sorted(best.params.items()):
             echo(f"  {name} = {value}")
     echo(f"MLflow: experiment {config.tracking.experiment!r} at {config.tracking.uri}")
     if promotion is not None:
         holder = "now holds" if promotion.promoted else "does not take"
-        echo(f"registry: {promotion.model_name} version {promotion.version} (trial {promotion.trial}) "
-             f"{holder} @{promotion.alias}: {promotion.reason}")
+        echo(
+            f"registry: {promotion.model_name} version {promotion.version} "
+            f"(trial {promotion.trial}) {holder} @{promotion.alias}: {promotion.reason}"
+        )
 
 
 def sample_configurations(config: StudyConfig, count: int) -> list[tuple[dict[str, Any], str]]:

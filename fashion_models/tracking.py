@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from importlib.metadata import version
 from pathlib import Path
@@ -70,14 +71,16 @@ class EpochMetrics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.last_epoch = epoch
-        metrics = {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
+        metrics = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, numbers.Real)}
         mlflow.log_metrics(metrics, step=epoch)
 
 
 class TrialRun:
     """One MLflow run for one trial. Ended FINISHED, KILLED (pruned) or FAILED."""
 
-    def __init__(self, experiment_id: str, study_name: str, trial_number: int, tags: dict[str, str]):
+    def __init__(
+        self, experiment_id: str, study_name: str, trial_number: int, tags: dict[str, str]
+    ):
         self.run = mlflow.start_run(
             experiment_id=experiment_id,
             run_name=f"{study_name}-trial-{trial_number}",
@@ -90,7 +93,10 @@ class TrialRun:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         mlflow.set_tag("optuna.state", self.state)
         mlflow.end_run(status=RUN_STATUS[self.state])
@@ -107,7 +113,9 @@ class TrialRun:
     def log_final(self, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics)
 
-    def log_confusion_matrix(self, y_true: np.ndarray, y_pred: np.ndarray, class_names: Any) -> None:
+    def log_confusion_matrix(
+        self, y_true: np.ndarray, y_pred: np.ndarray, class_names: Any
+    ) -> None:
         fig = confusion_matrix_figure(y_true, y_pred, class_names, title="Test set")
         mlflow.log_figure(fig, "confusion_matrix.png")
 

@@ -95,7 +95,7 @@ def _convert(path: Path, node: yaml.Node, key: KeyPath, lines: dict[KeyPath, int
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            name = yaml.SafeLoader(" ").construct_object(key_node)  # type: ignore[no-untyped-call]
+            name = yaml.SafeLoader(" ").construct_object(key_node)
             line = key_node.start_mark.line + 1
             if not isinstance(name, str):
                 raise ConfigError(path, key, f"keys must be strings, found {describe(name)}", line)
@@ -108,7 +108,7 @@ def _convert(path: Path, node: yaml.Node, key: KeyPath, lines: dict[KeyPath, int
         return [_convert(path, item, (*key, i), lines) for i, item in enumerate(node.value)]
     loader = yaml.SafeLoader("")
     try:
-        return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        return loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(path, key, f"bad value: {problem}", node.start_mark.line + 1) from None

@@ -1,0 +1,34 @@
+# The two commands of the README, and the set-up they share. Every step is idempotent.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: quickstart test setup data postgres lint
+
+quickstart: setup  ## set up, then run (or continue) the quickstart study
+	$(BIN)/optuna-run experiments/quickstart.yaml
+
+test: setup lint  ## set up, lint, then run the whole test suite
+	$(BIN)/pytest
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist (no download at run time).
+# FASHION_MNIST_DIR, if set, points at your own copy and skips this.
+data:
+	@if [ -n "$$FASHION_MNIST_DIR" ] || [ -f $(DATA_DIR)/t10k-labels-idx1-ubyte.gz ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "Fashion-MNIST missing: install dataset-fashion-mnist as root, or set FASHION_MNIST_DIR" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist
+
+lint:
+	$(BIN)/ruff check fashion_models tests
+	$(BIN)/ruff format --check fashion_models tests
+	$(BIN)/mypy fashion_models
