@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 from fashion_models.search_space import SearchSpace, load_search_space
 from fashion_models.yaml_source import ConfigError, KeyPath, YamlDocument, describe, load_yaml
 
@@ -100,15 +103,13 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
     space_path = (doc.path.parent / space_name).resolve()
     if not space_path.is_file():
         raise doc.error(("search_space",), f"search-space file not found: {space_path}")
-    storage = env.get("OPTUNA_STORAGE") or _string(
-        doc, ("storage",), top.get("storage", DEFAULT_STORAGE)
-    )
+    storage = _url(doc, ("storage",), top.get("storage", DEFAULT_STORAGE), env, "OPTUNA_STORAGE")
     return StudyConfig(
         path=doc.path,
         study=study,
         storage=storage,
-        sampler=_component(doc, "sampler", top.get("sampler", {"type": "tpe"}), SAMPLER_TYPES),
-        pruner=_component(doc, "pruner", top.get("pruner", {"type": "median"}), PRUNER_TYPES),
+        sampler=_component(doc, ("sampler",), top.get("sampler", {"type": "tpe"}), SAMPLER_TYPES),
+        pruner=_component(doc, ("pruner",), top.get("pruner", {"type": "median"}), PRUNER_TYPES),
         search_space=load_search_space(space_path),
         data=_data(doc, top.get("data", {})),
         tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
@@ -182,22 +183,22 @@ def _study(doc: YamlDocument, raw: Any) -> StudySection:
     )
 
 
-def _component(doc: YamlDocument, key: str, raw: Any, types: tuple[str, ...]) -> ComponentSection:
+def _component(
+    doc: YamlDocument, key: KeyPath, raw: Any, types: tuple[str, ...]
+) -> ComponentSection:
     if isinstance(raw, str):
         raw = {"type": raw}
     if not isinstance(raw, dict):
-        raise doc.error((key,), f"expected a mapping with a type key, found {describe(raw)}")
+        raise doc.error(key, f"expected a mapping with a type key, found {describe(raw)}")
     kind = raw.get("type")
     if kind not in types:
-        raise doc.error((key, "type"), f"expected one of {list(types)}, found {describe(kind)}")
+        raise doc.error((*key, "type"), f"expected one of {list(types)}, found {describe(kind)}")
     kwargs = {k: v for k, v in raw.items() if k != "type"}
-    if key == "pruner" and kind == "patient":
+    if key == ("pruner",) and kind == "patient":
         inner = kwargs.get("wrapped_pruner", {"type": "median"})
-        wrapped = _component(doc, "pruner", inner, tuple(t for t in types if t != "patient"))
-        kwargs["wrapped_pruner"] = ComponentSection(
-            wrapped.type, wrapped.kwargs, f"{key}.wrapped_pruner"
-        )
-    return ComponentSection(kind, kwargs, key)
+        others = tuple(t for t in types if t != "patient")
+        kwargs["wrapped_pruner"] = _component(doc, (*key, "wrapped_pruner"), inner, others)
+    return ComponentSection(kind, kwargs, ".".join(map(str, key)))
 
 
 def _data(doc: YamlDocument, raw: Any) -> DataSection:
@@ -222,9 +223,41 @@ def _tracking(
     doc: YamlDocument, raw: Any, study_name: str, env: Mapping[str, str]
 ) -> TrackingSection:
     raw = _mapping(doc, ("tracking",), raw, ("uri", "experiment"))
-    uri = _string(doc, ("tracking", "uri"), raw.get("uri", DEFAULT_TRACKING_URI))
+    uri = _url(
+        doc, ("tracking", "uri"), raw.get("uri", DEFAULT_TRACKING_URI), env, "MLFLOW_TRACKING_URI"
+    )
     experiment = _string(doc, ("tracking", "experiment"), raw.get("experiment", study_name))
-    return TrackingSection(env.get("MLFLOW_TRACKING_URI") or uri, experiment)
+    return TrackingSection(uri, experiment)
+
+
+def _url(doc: YamlDocument, key: KeyPath, value: Any, env: Mapping[str, str], var: str) -> str:
+    """The storage or tracking URL, from the environment variable if set; checked offline."""
+    url = env.get(var) or _string(doc, key, value)
+    tracking = key[0] == "tracking"
+    problem = _url_problem(url, tracking)
+    if problem is None:
+        return url
+    if env.get(var):
+        raise ConfigError(doc.path, f"{var} (environment)", f"{problem}, found {url!r}")
+    raise doc.error(key, f"{problem}, found {url!r}")
+
+
+def _url_problem(url: str, tracking: bool) -> str | None:
+    expected = (
+        "expected an MLflow tracking URI (sqlite:///..., postgresql+psycopg://..., http(s)://...)"
+        if tracking
+        else "expected an SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...) "
+        "or a journal file path"
+    )
+    if "://" not in url:
+        return expected if tracking else None
+    if tracking and url.split("://")[0] in ("http", "https", "databricks"):
+        return None
+    try:
+        make_url(url).get_dialect()  # imports the dialect and driver; connects to nothing
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        return f"{expected}: {exc}"
+    return None
 
 
 def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:

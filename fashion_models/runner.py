@@ -27,9 +27,9 @@ def run_study(
         test_size=d.test_size,
         seed=config.study.seed,
     )
+    study = open_study(config)  # first: an unreachable storage must not leave an MLflow store
     tracking.connect(config.tracking.uri)
     experiment_id = tracking.ensure_experiment(config.tracking.experiment, config.tracking.uri)
-    study = open_study(config)
     echo(
         f"study {config.study.name!r} on {config.storage}: "
         f"{len(splits.y_train)} train / {len(splits.y_val)} validation / "

@@ -234,7 +234,7 @@ def _parse_by_type(
         raise doc.error((*key, "low"), f"a log-scale range needs low > 0, found {low}")
     if step is not None and step <= 0:
         raise doc.error((*key, "step"), f"expected a step > 0, found {step}")
-    if log and step is not None and step != 1:
+    if log and step is not None and (kind == "float" or step != 1):
         raise doc.error((*key, "step"), "step cannot be combined with log: true")
     return ParamSpec(name, kind, low=low, high=high, step=step, log=log, per_layer=per_layer)
 

@@ -80,22 +80,38 @@ def build_pruner(
 def _construct(
     config: StudyConfig, cls: type, kwargs: dict[str, Any], section: ComponentSection
 ) -> Any:
-    accepted = [
-        p for p in inspect.signature(cls).parameters if p not in ("self", "seed", "search_space")
-    ]
-    for name in kwargs:
-        if name not in inspect.signature(cls).parameters:
+    parameters = inspect.signature(cls).parameters
+    accepted = [p for p in parameters if p not in ("self", "seed", "search_space")]
+    for name, value in kwargs.items():
+        if name not in parameters:
             raise config_error(
                 config,
                 f"{section.key}.{name}",
                 f"not an argument of {cls.__name__} (accepted: {', '.join(accepted) or 'none'})",
             )
+        problem = _type_problem(parameters[name].default, value)
+        if problem:
+            raise config_error(config, f"{section.key}.{name}", f"{problem}, found {value!r}")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise config_error(
             config, section.key, f"{cls.__name__} rejected its arguments: {exc}"
         ) from None
+
+
+def _type_problem(default: Any, value: Any) -> str | None:
+    """Optuna checks many kwargs only when it first uses them, mid-study; check the type
+    against the default's now (bool, int and float defaults; others are left to Optuna)."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "expected true or false"
+    if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+        return "expected an integer"
+    if isinstance(default, float) and (
+        isinstance(value, bool) or not isinstance(value, (int, float))
+    ):
+        return "expected a number"
+    return None
 
 
 def build_storage(url: str) -> optuna.storages.BaseStorage:
@@ -177,6 +193,10 @@ def run_trials(
 ) -> None:
     """Run trials until the study holds n_trials complete or pruned ones (or the timeout)."""
     if counted_trials(study) >= config.study.n_trials:
+        echo(
+            f"the study already holds {config.study.n_trials} complete or pruned trials "
+            "(study.n_trials): nothing to run; raise n_trials to run more"
+        )
         return
     failures = ConsecutiveFailures()
     started = time.monotonic()

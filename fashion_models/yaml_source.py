@@ -90,8 +90,18 @@ def load_yaml(path: str | Path) -> YamlDocument:
     return YamlDocument(path, data, lines)
 
 
+# Collections must be plain mappings and lists; scalars go through the safe constructor.
+_DEFAULT_TAGS = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
+
+
 def _convert(path: Path, node: yaml.Node, key: KeyPath, lines: dict[KeyPath, int]) -> Any:
     lines.setdefault(key, node.start_mark.line + 1)
+    default_tag = _DEFAULT_TAGS.get(type(node))
+    if default_tag is not None and node.tag != default_tag:
+        raise ConfigError(path, key, f"unsupported tag {node.tag}", node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:

@@ -1,0 +1,931 @@
+"""Tests for fashion_models.config and the sampler/pruner builders of fashion_models.study.
+
+Bad study files are rows of a table: YAML in, ConfigError naming (file, key path, line) out.
+Samplers and pruners are built for real, and asked for a trial on an in-memory study.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from fashion_models.config import StudyConfig, load_config
+from fashion_models.study import build_pruner, build_sampler
+from fashion_models.yaml_source import ConfigError
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+# QMCSampler and PatientPruner are experimental in Optuna; that is not what is tested here.
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+# A small space every sampler can handle, grid included (no float without a step).
+SPACE = """
+model: cnn
+params:
+  conv_layers: {type: int, low: 1, high: 2}
+  filters: {type: categorical, choices: [16, 32], per_layer: conv_layers}
+  dropout: {type: float, low: 0.0, high: 0.2, step: 0.1}
+  optimizer: {type: categorical, choices: [adam, sgd]}
+  epochs: {type: fixed, value: 2}
+"""
+MINIMAL = """
+study:
+  name: demo
+  n_trials: 3
+search_space: space.yaml
+"""
+NO_ENV: dict[str, str] = {}
+
+
+def write_yaml(directory: Path, text: str, name: str) -> Path:
+    """Write dedented `text` so that its first non-blank line is line 1."""
+    path = directory / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def write_study(directory: Path, text: str, space: str = SPACE) -> Path:
+    """A study file plus the search space it points at (space.yaml beside it)."""
+    write_yaml(directory, space, "space.yaml")
+    return write_yaml(directory, text, "study.yaml")
+
+
+def assert_config_error(
+    exc: ConfigError, path: Path, key: str, line: int | None, fragment: str
+) -> None:
+    assert exc.file == str(path)
+    assert exc.key == key
+    assert exc.line == line
+    assert fragment in exc.message
+    where = f"{path}:{line}" if line else str(path)
+    assert str(exc).startswith(f"{where}: {key}: " if key else f"{where}: ")
+    assert "\n" not in str(exc)
+
+
+# --------------------------------------------------------------------------- bad study files
+
+# (yaml, key path, line, fragment of the message)
+BAD_STUDIES = [
+    pytest.param(
+        """
+        study:
+          n_trials: 3
+        search_space: space.yaml
+        """,
+        "study",
+        1,
+        "missing required key 'name'",
+        id="study-name-missing",
+    ),
+    pytest.param(
+        """
+        study: {name: "", n_trials: 3}
+        search_space: space.yaml
+        """,
+        "study.name",
+        1,
+        "expected a non-empty string, found '' (string)",
+        id="study-name-empty",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+        search_space: space.yaml
+        """,
+        "study",
+        1,
+        "missing required key 'n_trials'",
+        id="n-trials-missing",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 0
+        search_space: space.yaml
+        """,
+        "study.n_trials",
+        3,
+        "expected an integer >= 1, found 0 (integer)",
+        id="n-trials-zero",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: ten
+        search_space: space.yaml
+        """,
+        "study.n_trials",
+        3,
+        "expected an integer >= 1, found 'ten' (string)",
+        id="n-trials-string",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 2.5
+        search_space: space.yaml
+        """,
+        "study.n_trials",
+        3,
+        "found 2.5 (number)",
+        id="n-trials-float",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          metric: accuracy
+        search_space: space.yaml
+        """,
+        "study.metric",
+        4,
+        "expected one of ['val_accuracy', 'val_loss'], found 'accuracy'",
+        id="metric-not-in-list",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          direction: up
+        search_space: space.yaml
+        """,
+        "study.direction",
+        4,
+        "expected maximize or minimize, found 'up' (string)",
+        id="direction-not-in-list",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          metric: val_loss
+          direction: maximize
+        search_space: space.yaml
+        """,
+        "study.direction",
+        5,
+        "val_loss must be minimized, found 'maximize'",
+        id="direction-inconsistent-with-metric",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          direction: minimize
+        search_space: space.yaml
+        """,
+        "study.direction",
+        4,
+        "val_accuracy must be maximized, found 'minimize'",
+        id="direction-inconsistent-with-default-metric",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          timeout: -5
+        search_space: space.yaml
+        """,
+        "study.timeout",
+        4,
+        "expected a number of seconds > 0, found -5 (integer)",
+        id="timeout-negative",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          timeout: 1h
+        search_space: space.yaml
+        """,
+        "study.timeout",
+        4,
+        "found '1h' (string)",
+        id="timeout-string",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          seed: -1
+        search_space: space.yaml
+        """,
+        "study.seed",
+        4,
+        "expected an integer >= 0, found -1",
+        id="seed-negative",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          trials: 4
+        search_space: space.yaml
+        """,
+        "study.trials",
+        4,
+        "unknown key (allowed: name, direction, metric, n_trials",
+        id="unknown-key-in-study",
+    ),
+    pytest.param(
+        """
+        study: demo
+        search_space: space.yaml
+        """,
+        "study",
+        1,
+        "expected a mapping, found 'demo' (string)",
+        id="study-not-a-mapping",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        trials: 3
+        """,
+        "trials",
+        3,
+        "unknown key (allowed: study, storage, sampler, pruner, search_space",
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        """,
+        "",
+        1,
+        "missing required key 'search_space'",
+        id="search-space-key-missing",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: nowhere.yaml
+        """,
+        "search_space",
+        2,
+        "search-space file not found: ",
+        id="search-space-file-missing",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: 3
+        """,
+        "search_space",
+        2,
+        "expected a path to a search-space file, found 3 (integer)",
+        id="search-space-not-a-string",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        storage: 5
+        """,
+        "storage",
+        3,
+        "expected a non-empty string, found 5 (integer)",
+        id="storage-not-a-string",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        data:
+          validation_split: 0.2
+          batch: 32
+        """,
+        "data.batch",
+        5,
+        "unknown key (allowed: validation_split, train_size, test_size)",
+        id="unknown-key-in-data",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        tracking:
+          url: sqlite:///mlruns/mlflow.db
+        """,
+        "tracking.url",
+        4,
+        "unknown key (allowed: uri, experiment)",
+        id="unknown-key-in-tracking",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        registry:
+          name: classifier
+        """,
+        "registry.name",
+        4,
+        "unknown key (allowed: model_name, alias, promote)",
+        id="unknown-key-in-registry",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        data: {validation_split: 0}
+        """,
+        "data.validation_split",
+        3,
+        "expected a number in (0, 1), found 0 (integer)",
+        id="validation-split-zero",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        data:
+          validation_split: 1.5
+        """,
+        "data.validation_split",
+        4,
+        "expected a number in (0, 1), found 1.5 (number)",
+        id="validation-split-above-one",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        data:
+          train_size: 70000
+        """,
+        "data.train_size",
+        4,
+        "expected at most 60,000, found 70,000",
+        id="train-size-too-big",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        data:
+          train_size: 10
+        """,
+        "data.train_size",
+        4,
+        "expected an integer >= 100, found 10",
+        id="train-size-too-small",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        data:
+          test_size: 20000
+        """,
+        "data.test_size",
+        4,
+        "expected at most 10,000, found 20,000",
+        id="test-size-too-big",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        tracking: {uri: ""}
+        """,
+        "tracking.uri",
+        3,
+        "expected a non-empty string",
+        id="tracking-uri-empty",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        registry:
+          promote: sometimes
+        """,
+        "registry.promote",
+        4,
+        "expected one of ['never', 'always', 'if_better'], found 'sometimes'",
+        id="promote-unknown",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        registry: {alias: ""}
+        """,
+        "registry.alias",
+        3,
+        "expected a non-empty string",
+        id="alias-empty",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        sampler:
+          type: bayes
+        """,
+        "sampler.type",
+        4,
+        "expected one of ['tpe', 'random', 'cmaes', 'gp', 'qmc', 'grid']",
+        id="sampler-type-unknown",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        sampler:
+          n_startup_trials: 3
+        """,
+        "sampler.type",
+        3,
+        "found None (null)",
+        id="sampler-type-missing",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        pruner: {type: early}
+        """,
+        "pruner.type",
+        3,
+        "expected one of ['none', 'median', 'percentile', 'successive_halving'",
+        id="pruner-type-unknown",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        pruner: [median]
+        """,
+        "pruner",
+        3,
+        "expected a mapping with a type key, found ['median'] (list)",
+        id="pruner-not-a-mapping",
+    ),
+    pytest.param(
+        """
+        study:
+          name: demo
+          n_trials: 3
+          n_trials: 4
+        search_space: space.yaml
+        """,
+        "study.n_trials",
+        4,
+        "duplicate key",
+        id="duplicate-key-in-study",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3}
+        search_space: space.yaml
+        search_space: other.yaml
+        """,
+        "search_space",
+        3,
+        "duplicate key",
+        id="duplicate-top-level-key",
+    ),
+    pytest.param(
+        """
+        study: {name: demo, n_trials: 3
+        search_space: space.yaml
+        """,
+        "",
+        2,
+        "is not valid YAML",
+        id="invalid-yaml",
+    ),
+    pytest.param("", "", None, "expected a mapping, found None (null)", id="empty-file"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "line", "fragment"), BAD_STUDIES)
+def test_bad_study_file_is_a_config_error(
+    tmp_path: Path, text: str, key: str, line: int | None, fragment: str
+) -> None:
+    path = write_study(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert_config_error(info.value, path, key, line, fragment)
+
+
+def test_missing_study_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nowhere.yaml", env=NO_ENV)
+    assert_config_error(info.value, tmp_path / "nowhere.yaml", "", None, "file not found")
+
+
+def test_search_space_error_names_the_search_space_file(tmp_path: Path) -> None:
+    bad_space = "model: mlp\nparams:\n  dropout: {type: float, low: 0.0, high: 1.0}\n"
+    write_study(tmp_path, MINIMAL, space=bad_space)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "study.yaml", env=NO_ENV)
+    space_path = (tmp_path / "space.yaml").resolve()
+    assert_config_error(info.value, space_path, "params.dropout.high", 3, "expected a value < 1")
+
+
+def test_search_space_path_is_relative_to_the_study_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "studies").mkdir()
+    write_yaml(tmp_path / "spaces", SPACE, "small.yaml")
+    study = write_yaml(
+        tmp_path / "studies", MINIMAL.replace("space.yaml", "../spaces/small.yaml"), "s.yaml"
+    )
+    monkeypatch.chdir(tmp_path / "spaces")  # anywhere but the study file's folder
+    config = load_config(study, env=NO_ENV)
+    assert config.search_space.path == (tmp_path / "spaces" / "small.yaml").resolve()
+
+
+# --------------------------------------------------------------------------- defaults, env
+
+
+def test_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
+    config = load_config(write_study(tmp_path, MINIMAL), env=NO_ENV)
+    assert (config.study.name, config.study.n_trials) == ("demo", 3)
+    assert (config.study.metric, config.study.direction) == ("val_accuracy", "maximize")
+    assert (config.study.timeout, config.study.seed) == (None, 0)
+    assert (config.sampler.type, dict(config.sampler.kwargs)) == ("tpe", {})
+    assert (config.pruner.type, dict(config.pruner.kwargs)) == ("median", {})
+    assert (config.registry.alias, config.registry.promote) == ("champion", "if_better")
+    assert config.tracking.experiment == "demo"
+    assert (config.data.validation_split, config.data.train_size) == (0.2, None)
+    assert isinstance(build_sampler(config), optuna.samplers.TPESampler)
+    assert isinstance(build_pruner(config), optuna.pruners.MedianPruner)
+
+
+def test_val_loss_defaults_to_minimize(tmp_path: Path) -> None:
+    text = MINIMAL.replace("n_trials: 3", "n_trials: 3\n  metric: val_loss")
+    config = load_config(write_study(tmp_path, text), env=NO_ENV)
+    assert (config.study.metric, config.study.direction) == ("val_loss", "minimize")
+
+
+WITH_STORES = (
+    MINIMAL
+    + """
+storage: sqlite:///from-file/optuna.db
+tracking:
+  uri: sqlite:///from-file/mlflow.db
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "storage", "tracking_uri"),
+    [
+        pytest.param(
+            {}, "sqlite:///from-file/optuna.db", "sqlite:///from-file/mlflow.db", id="file"
+        ),
+        pytest.param(
+            {
+                "OPTUNA_STORAGE": "postgresql://db/optuna",
+                "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            },
+            "postgresql://db/optuna",
+            "http://mlflow:5000",
+            id="env-overrides-both",
+        ),
+        pytest.param(
+            {"OPTUNA_STORAGE": "journal/optuna.log"},
+            "journal/optuna.log",
+            "sqlite:///from-file/mlflow.db",
+            id="env-overrides-storage-only",
+        ),
+        pytest.param(
+            {"OPTUNA_STORAGE": "", "MLFLOW_TRACKING_URI": ""},
+            "sqlite:///from-file/optuna.db",
+            "sqlite:///from-file/mlflow.db",
+            id="empty-env-ignored",
+        ),
+    ],
+)
+def test_env_overrides_the_file(
+    tmp_path: Path, env: dict[str, str], storage: str, tracking_uri: str
+) -> None:
+    config = load_config(write_study(tmp_path, WITH_STORES), env=env)
+    assert (config.storage, config.tracking.uri) == (storage, tracking_uri)
+
+
+def test_load_config_writes_nothing(tmp_path: Path) -> None:
+    path = write_study(tmp_path, WITH_STORES)
+    before = sorted(tmp_path.rglob("*"))
+    config = load_config(path, env=NO_ENV)
+    build_sampler(config), build_pruner(config)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+# --------------------------------------------------------------------------- samplers, pruners
+
+
+def load(tmp_path: Path, extra: str, space: str = SPACE) -> StudyConfig:
+    """MINIMAL plus `extra` (which starts on line 5), with `space` beside it."""
+    return load_config(write_study(tmp_path, MINIMAL + textwrap.dedent(extra), space), env=NO_ENV)
+
+
+def first_params(sampler: optuna.samplers.BaseSampler, config: StudyConfig) -> dict[str, Any]:
+    study = optuna.create_study(sampler=sampler)
+    return config.search_space.suggest(study.ask())
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"),
+    [
+        ("tpe", optuna.samplers.TPESampler),
+        ("random", optuna.samplers.RandomSampler),
+        # cmaes: see test_cmaes_sampler_works_or_is_refused_at_load (needs the cmaes package)
+        ("qmc", optuna.samplers.QMCSampler),
+        ("grid", optuna.samplers.GridSampler),
+    ],
+)
+def test_samplers_build_seeded_from_the_study(tmp_path: Path, kind: str, cls: type) -> None:
+    config = load(tmp_path, f"sampler: {{type: {kind}}}\n")
+    sampler = build_sampler(config)
+    assert type(sampler) is cls
+    params = first_params(sampler, config)
+    assert params == first_params(build_sampler(config), config)  # seeded by study.seed
+
+
+def test_gp_sampler_needs_pytorch(tmp_path: Path) -> None:
+    config = load(tmp_path, "sampler:\n  type: gp\n")
+    if importlib.util.find_spec("torch") is not None:
+        assert isinstance(build_sampler(config), optuna.samplers.GPSampler)
+        return
+    with pytest.raises(ConfigError) as info:
+        build_sampler(config)
+    assert_config_error(info.value, config.path, "sampler.type", 6, "PyTorch")
+
+
+def test_cmaes_sampler_works_or_is_refused_at_load(tmp_path: Path) -> None:
+    config = load(tmp_path, "sampler: {type: cmaes}\n")
+    try:
+        sampler = build_sampler(config)
+    except ConfigError as exc:
+        assert "cmaes" in exc.message
+        return
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(3):
+        trial = study.ask()
+        config.search_space.suggest(trial)
+        study.tell(trial, 0.5)
+
+
+def test_grid_sampler_covers_the_search_space(tmp_path: Path) -> None:
+    config = load(tmp_path, "sampler: {type: grid}\n")
+    sampler = build_sampler(config)
+    assert isinstance(sampler, optuna.samplers.GridSampler)
+    grid = config.search_space.grid()
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(4):
+        trial = study.ask()
+        params = config.search_space.suggest(trial)
+        assert all(params[name] in grid[name] for name in trial.params)
+        study.tell(trial, 0.5)
+
+
+def test_grid_sampler_refuses_a_float_without_step(tmp_path: Path) -> None:
+    space = SPACE.replace(
+        "dropout: {type: float, low: 0.0, high: 0.2, step: 0.1}",
+        "dropout: {type: float, low: 0.0, high: 0.2}",
+    )
+    config = load(tmp_path, "sampler:\n  type: grid\n", space=space)
+    with pytest.raises(ConfigError) as info:
+        build_sampler(config)
+    assert_config_error(info.value, config.path, "sampler.type", 6, "'dropout' has no step")
+
+
+# (extra YAML, builder, key path, line, fragment)
+BAD_COMPONENTS = [
+    pytest.param(
+        "sampler: {type: tpe, n_startup: 3}\n",
+        build_sampler,
+        "sampler.n_startup",
+        5,
+        "not an argument of TPESampler (accepted: consider_prior",
+        id="tpe-unknown-kwarg",
+    ),
+    pytest.param(
+        "sampler:\n  type: random\n  n_startup_trials: 3\n",
+        build_sampler,
+        "sampler.n_startup_trials",
+        7,
+        "not an argument of RandomSampler (accepted: none)",
+        id="random-takes-no-kwargs",
+    ),
+    pytest.param(
+        "sampler:\n  type: tpe\n  seed: 3\n",
+        build_sampler,
+        "sampler.seed",
+        7,
+        "set by the service from study.seed",
+        id="seed-under-sampler",
+    ),
+    pytest.param(
+        "sampler:\n  type: grid\n  search_space: {x: [1, 2]}\n",
+        build_sampler,
+        "sampler.search_space",
+        7,
+        "set by the service from the search-space file",
+        id="search-space-under-grid-sampler",
+    ),
+    pytest.param(
+        "sampler:\n  type: qmc\n  qmc_type: lattice\n",
+        build_sampler,
+        "sampler",
+        5,
+        "QMCSampler rejected its arguments",
+        id="qmc-bad-type",
+    ),
+    pytest.param(
+        "pruner:\n  type: median\n  n_warmup: 1\n",
+        build_pruner,
+        "pruner.n_warmup",
+        7,
+        "not an argument of MedianPruner (accepted: n_startup_trials, n_warmup_steps",
+        id="median-unknown-kwarg",
+    ),
+    pytest.param(
+        "pruner: {type: percentile, percentile: 150}\n",
+        build_pruner,
+        "pruner",
+        5,
+        "PercentilePruner rejected its arguments",
+        id="percentile-150",
+    ),
+    pytest.param(
+        "pruner:\n  type: percentile\n",
+        build_pruner,
+        "pruner",
+        5,
+        "PercentilePruner rejected its arguments",
+        id="percentile-missing",
+    ),
+    pytest.param(
+        "pruner:\n  type: successive_halving\n  reduction_factor: 1\n",
+        build_pruner,
+        "pruner",
+        5,
+        "reduction_factor >= 2",
+        id="successive-halving-factor-1",
+    ),
+    pytest.param(
+        "pruner: {type: threshold}\n",
+        build_pruner,
+        "pruner",
+        5,
+        "Either lower or upper must be specified",
+        id="threshold-without-bounds",
+    ),
+    pytest.param(
+        "pruner: {type: none, n_startup_trials: 1}\n",
+        build_pruner,
+        "pruner.n_startup_trials",
+        5,
+        "not an argument of NopPruner",
+        id="none-takes-no-kwargs",
+    ),
+    pytest.param(
+        "pruner:\n  type: patient\n",
+        build_pruner,
+        "pruner",
+        5,
+        "missing 1 required positional argument: 'patience'",
+        id="patient-without-patience",
+    ),
+    pytest.param(
+        "pruner:\n  type: patient\n  patience: 2\n  wrapped_pruner:\n    type: median\n"
+        "    n_startup: 1\n",
+        build_pruner,
+        "pruner.wrapped_pruner.n_startup",
+        10,
+        "not an argument of MedianPruner",
+        id="patient-wrapped-unknown-kwarg",
+    ),
+    pytest.param(
+        "pruner:\n  type: median\n  wrapped_pruner: {type: median}\n",
+        build_pruner,
+        "pruner.wrapped_pruner",
+        7,
+        "not an argument of MedianPruner",
+        id="wrapped-pruner-on-median",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "builder", "key", "line", "fragment"), BAD_COMPONENTS)
+def test_bad_sampler_or_pruner_kwargs_are_config_errors(
+    tmp_path: Path,
+    extra: str,
+    builder: Callable[[StudyConfig], object],
+    key: str,
+    line: int,
+    fragment: str,
+) -> None:
+    config = load(tmp_path, extra)  # the file loads: kwargs are checked against Optuna later
+    with pytest.raises(ConfigError) as info:
+        builder(config)
+    assert_config_error(info.value, config.path, key, line, fragment)
+
+
+def test_patient_pruner_wraps_its_wrapped_pruner(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """
+        pruner:
+          type: patient
+          patience: 2
+          wrapped_pruner:
+            type: median
+            n_startup_trials: 4
+        """,
+    )
+    pruner = build_pruner(config)
+    assert isinstance(pruner, optuna.pruners.PatientPruner)
+    assert isinstance(pruner._wrapped_pruner, optuna.pruners.MedianPruner)
+    assert pruner._wrapped_pruner._n_startup_trials == 4
+    assert pruner._patience == 2
+
+
+def test_patient_pruner_wraps_a_median_pruner_by_default(tmp_path: Path) -> None:
+    pruner = build_pruner(load(tmp_path, "pruner: {type: patient, patience: 1}\n"))
+    assert isinstance(pruner, optuna.pruners.PatientPruner)
+    assert isinstance(pruner._wrapped_pruner, optuna.pruners.MedianPruner)
+
+
+@pytest.mark.parametrize(
+    ("extra", "cls"),
+    [
+        ("pruner: {type: none}\n", optuna.pruners.NopPruner),
+        ("pruner: {type: percentile, percentile: 25.0}\n", optuna.pruners.PercentilePruner),
+        ("pruner: {type: successive_halving}\n", optuna.pruners.SuccessiveHalvingPruner),
+        (
+            "pruner: {type: hyperband, min_resource: 1, max_resource: 10, reduction_factor: 3}\n",
+            optuna.pruners.HyperbandPruner,
+        ),
+        ("pruner: {type: threshold, lower: 0.2}\n", optuna.pruners.ThresholdPruner),
+        ("sampler: random\npruner: median\n", optuna.pruners.MedianPruner),
+    ],
+    ids=["none", "percentile", "successive_halving", "hyperband", "threshold", "short-form"],
+)
+def test_every_pruner_builds(tmp_path: Path, extra: str, cls: type) -> None:
+    assert type(build_pruner(load(tmp_path, extra))) is cls
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "line"),
+    [
+        pytest.param(
+            "pruner:\n  type: patient\n  patience: 1\n  wrapped_pruner:\n    type: bogus\n",
+            "pruner.wrapped_pruner.type",
+            9,
+            id="wrapped-type-unknown",
+        ),
+        pytest.param(
+            "pruner:\n  type: patient\n  patience: 1\n  wrapped_pruner: 5\n",
+            "pruner.wrapped_pruner",
+            8,
+            id="wrapped-not-a-mapping",
+        ),
+    ],
+)
+def test_wrapped_pruner_errors_name_the_wrapped_pruner(
+    tmp_path: Path, extra: str, key: str, line: int
+) -> None:
+    path = write_study(tmp_path, MINIMAL + extra)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert_config_error(info.value, path, key, line, "")
+
+
+def test_wrongly_typed_sampler_kwarg_is_a_config_error(tmp_path: Path) -> None:
+    config = load(tmp_path, "sampler: {type: tpe, n_startup_trials: ten}\n")
+    with pytest.raises(ConfigError) as info:
+        build_sampler(config)
+    assert info.value.key.startswith("sampler")
+
+
+def test_storage_url_with_an_unknown_dialect_is_a_config_error(tmp_path: Path) -> None:
+    path = write_study(tmp_path, MINIMAL + "storage: sqlte:///store/optuna.db\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert_config_error(info.value, path, "storage", 5, "sqlte")
