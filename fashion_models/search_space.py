@@ -130,6 +130,10 @@ def load_search_space(path: str | Path) -> SearchSpace:
     unknown = sorted(set(doc.data) - {"model", "params", "description"})
     if unknown:
         raise doc.error((unknown[0],), "unknown key (allowed: model, params, description)")
+    if not isinstance(doc.data.get("description", ""), str):
+        raise doc.error(
+            ("description",), f"expected text, found {describe(doc.data['description'])}"
+        )
     model = doc.data.get("model")
     if model not in MODEL_TYPES:
         raise doc.error(("model",), f"expected one of {list(MODEL_TYPES)}, found {describe(model)}")
