@@ -93,7 +93,7 @@ class GarmentClassifier(PythonModel):
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
+    ) -> list[dict[str, Any]]:
         results = classify(self.keras_model, list(model_input["image"]))
         bad = [(i, r.error) for i, r in enumerate(results) if r.error is not None]
         if bad and (params or {}).get("errors", "raise") != "report":
@@ -102,15 +102,18 @@ class GarmentClassifier(PythonModel):
                 f"{len(bad)} of {len(results)} images cannot be classified: {reasons}",
                 error_code=INVALID_PARAMETER_VALUE,  # the scoring server answers 400
             )
-        return pd.DataFrame(
+        # Records, not a DataFrame: pandas would turn a bad image's missing class into NaN,
+        # which is not JSON; here it stays null.
+        return [
             {
-                "class_name": [r.class_name for r in results],
-                "probability": [r.probability for r in results],
-                "top_classes": [[name for name, _ in r.top] for r in results],
-                "top_probabilities": [[p for _, p in r.top] for r in results],
-                "error": [r.error for r in results],
+                "class_name": r.class_name,
+                "probability": r.probability,
+                "top_classes": [name for name, _ in r.top],
+                "top_probabilities": [p for _, p in r.top],
+                "error": r.error,
             }
-        )
+            for r in results
+        ]
 
 
 def example_image() -> bytes:

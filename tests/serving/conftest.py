@@ -18,7 +18,7 @@ SPACE = """
 model: cnn
 params:
   conv_layers: {type: fixed, value: 2}
-  filters: {type: fixed, value: [16, 32]}
+  filters: {type: fixed, value: [16, 32], per_layer: conv_layers}
   pooling: {type: fixed, value: max}
   dense_layers: {type: fixed, value: 1}
   dense_units: {type: fixed, value: 64}
