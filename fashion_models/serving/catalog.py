@@ -47,7 +47,7 @@ class Match:
 
 def embedder(keras_model: Any) -> keras.Model:
     """The same network cut before its classifier: outputs of the penultimate layer."""
-    return keras.Model(keras_model.inputs, keras_model.layers[-2].output)
+    return keras.Model(keras_model.inputs[0], keras_model.layers[-2].output)
 
 
 def embed(keras_model: Any, images: list[bytes]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:

@@ -181,7 +181,7 @@ def _similar(
     stock = cat.load(catalog_path)
     keras_model = _classifier(tracking_uri, model_uri).keras_model
     identity = _identity(model_uri)
-    cat.check_version(stock, identity["name"], identity["version"])
+    cat.check_version(stock, identity["name"], identity["version"])  # before any embedding
     content = _read(image)
     try:
         if isinstance(content, str):
