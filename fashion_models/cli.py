@@ -115,5 +115,11 @@ def _validate(study_file: Path, samples: int) -> None:
         click.echo(f"  sample {i + 1}: {count}  {params}")
 
 
+from fashion_models.serving.commands import catalog, predict, similar  # noqa: E402
+
+for _command in (predict, catalog, similar):
+    main.add_command(_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

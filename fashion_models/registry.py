@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial
 
 from fashion_models.config import RegistrySection
+from fashion_models.serving.pyfunc import log_serving_model
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ def _version_for(
         "objective_value": f"{trial.value:.6f}",
         "mlflow_run_id": run_id,
     }
-    return mlflow.register_model(trial.user_attrs["mlflow_model_uri"], name, tags=tags)
+    # What is registered is the servable pyfunc (images in, classes out) wrapping the Keras model.
+    source = log_serving_model(run_id, trial.user_attrs["mlflow_model_uri"])
+    return mlflow.register_model(source, name, tags=tags)
 
 
 def _decide(

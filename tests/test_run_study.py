@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from fashion_models.config import load_config
 from fashion_models.runner import run_study
+from fashion_models.serving.pyfunc import load as load_serving_model
 from fashion_models.study import FatalStudyError
 from tests.study_files import TINY_CNN, write_study
 
@@ -62,8 +63,9 @@ def test_study_trains_tracks_and_registers(tmp_path: Path) -> None:
     assert version.tags["optuna.trial"] == str(best.number)
     assert float(version.tags["test_accuracy"]) == pytest.approx(best.user_attrs["test_accuracy"])
 
-    # The registered model is the trained Keras model, with its signature.
-    model = mlflow.keras.load_model("models:/tiny-model@champion")
+    # The registered model is the servable pyfunc around the trained Keras model, with its
+    # signature (images in, classes out; tests/serving covers what it answers).
+    model = load_serving_model("models:/tiny-model@champion").keras_model
     images = np.zeros((4, 28, 28, 1), dtype=np.float32)
     assert model.predict(images, verbose=0).shape == (4, 10)
     info = mlflow.models.get_model_info("models:/tiny-model@champion")

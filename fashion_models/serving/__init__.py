@@ -1,0 +1,1 @@
+"""Serving the shop: photo decoding and preprocessing, the servable pyfunc, the stock catalog."""

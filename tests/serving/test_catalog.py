@@ -1,0 +1,86 @@
+"""`optuna-run catalog index` and `optuna-run similar` on a folder of real stock photos."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from fashion_models.cli import main
+from tests.serving.conftest import Champion
+from tests.serving.photos import photo
+
+pytestmark = pytest.mark.slow
+
+
+def _run(champion: Champion, *args: str) -> tuple[int, str]:
+    uri = ["--model", champion.model_uri, "--tracking-uri", champion.tracking_uri]
+    result = CliRunner().invoke(main, [*args, *uri])
+    return result.exit_code, result.output
+
+
+def test_a_resized_copy_of_a_stock_photo_finds_that_item_first(
+    champion: Champion, tmp_path: Path
+) -> None:
+    stock = tmp_path / "stock"
+    (stock / "new").mkdir(parents=True)
+    for i in range(40):
+        folder = stock / "new" if i % 2 else stock
+        (folder / f"item-{i}.jpg").write_bytes(photo(champion.test.x_test[i], "JPEG", shift=i))
+    (stock / "broken.png").write_text("not an image")
+    index = tmp_path / "index" / "catalog.npz"
+
+    code, output = _run(champion, "catalog", "index", str(stock), "--out", str(index))
+    assert code == 1  # one stock photo could not be read; the rest are indexed
+    assert f"{stock / 'broken.png'}: error: not a readable image" in output
+    assert (
+        f"indexed 40 stock photos into {index} with shop-model version {champion.version}" in output
+    )
+
+    for i in (3, 10, 27):
+        item = next(stock.rglob(f"item-{i}.jpg"))
+        smaller = Image.open(item).reduce(2)  # half size, as a customer might re-upload it
+        buffer = io.BytesIO()
+        smaller.save(buffer, "PNG")
+        query = tmp_path / f"query-{i}.png"
+        query.write_bytes(buffer.getvalue())
+        code, output = _run(
+            champion, "similar", str(query), "--catalog", str(index), "-k", "5", "--json"
+        )
+        assert code == 0, output
+        answer = json.loads(output)
+        assert answer["similar"][0]["path"] == str(item)
+        distances = [m["distance"] for m in answer["similar"]]
+        assert distances == sorted(distances) and len(distances) <= 5
+
+
+def test_an_index_from_another_model_version_must_be_rebuilt(
+    champion: Champion, tmp_path: Path
+) -> None:
+    stock = tmp_path / "stock"
+    stock.mkdir()
+    (stock / "a.jpg").write_bytes(photo(champion.test.x_test[0], "JPEG"))
+    index = tmp_path / "catalog.npz"
+    code, _ = _run(champion, "catalog", "index", str(stock), "--out", str(index))
+    assert code == 0
+    # The champion moves to a new version (the same network registered again, as a new
+    # version would be): the index made with the old one is refused, with the fix.
+    champion.connect()
+    client = MlflowClient()
+    source = client.get_model_version("shop-model", champion.version).source
+    newer = mlflow.register_model(source, "shop-model")
+    client.set_registered_model_alias("shop-model", "champion", newer.version)
+    try:
+        code, output = _run(champion, "similar", str(stock / "a.jpg"), "--catalog", str(index))
+    finally:
+        client.set_registered_model_alias("shop-model", "champion", champion.version)
+    assert code == 1
+    assert f"built with shop-model version {champion.version}" in output
+    assert f"the model is shop-model version {newer.version}" in output
+    assert "rebuild it with `optuna-run catalog index DIR`" in output
