@@ -14,7 +14,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.study_files import TINY_CNN, write_study
-from tests.workers_helpers import (
+from tests.workers_helpers import (  # noqa: F401 (_no_process_left: fixture)
+    _no_process_left,
     assert_exact_study,
     failed,
     finish,

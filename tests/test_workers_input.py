@@ -13,7 +13,7 @@ from fashion_models.workers import (
     worker_env,
 )
 from tests.study_files import write_study
-from tests.workers_helpers import finish, start
+from tests.workers_helpers import _no_process_left, finish, start  # noqa: F401
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,23 +15,45 @@ from pathlib import Path
 import optuna
 import psycopg
 import pytest
+import sqlalchemy
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
+from fashion_models.claims import store_init_lock
+
 OPTUNA_RUN = str(Path(sys.executable).parent / "optuna-run")
 PG_SERVER = "postgres@127.0.0.1:5432"
+# mlflow.set_tracking_uri() in the test process exports MLFLOW_TRACKING_URI: a worker must
+# only see the overrides its test gives it.
+OVERRIDES = ("MLFLOW_TRACKING_URI", "OPTUNA_STORAGE")
+_started: list[subprocess.Popen] = []
 
 
 def start(path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`optuna-run PATH ARGS` in the study file's directory, as a user would start it."""
-    return subprocess.Popen(
+    base = {k: v for k, v in os.environ.items() if k not in OVERRIDES}
+    process = subprocess.Popen(
         [OPTUNA_RUN, str(path), *args],
         cwd=path.parent,
-        env={**os.environ, **(env or {})},
+        env={**base, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # so that the cleanup below reaches its workers too
     )
+    _started.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """A failed test must not leave its workers running."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -51,9 +74,13 @@ def wait_for_running_trial(storage: str, process: subprocess.Popen, timeout: flo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[0]
-        try:
-            running = load(storage).get_trials(states=(TrialState.RUNNING,))
-        except (KeyError, ValueError):  # the study is not created yet
+        db = Path(storage.removeprefix("sqlite:///"))
+        try:  # under the worker's store-creation lock: reading must not race its schema setup
+            with store_init_lock(storage):
+                running = (
+                    load(storage).get_trials(states=(TrialState.RUNNING,)) if db.exists() else []
+                )
+        except (KeyError, ValueError, sqlalchemy.exc.SQLAlchemyError):  # not created yet
             running = []
         for trial in running:
             if "mlflow_run_id" in trial.user_attrs:
