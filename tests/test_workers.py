@@ -156,7 +156,8 @@ def test_a_signal_stops_the_worker_cleanly(
     worker.send_signal(sig)
     exit_code, out = finish(worker)
     assert exit_code == code, out
-    assert "interrupted" in out and "Traceback" not in out
+    # The last line is the one-line message (TensorFlow may print its own noise before it).
+    assert out.strip().splitlines()[-1].startswith("interrupted (interrupted by")
 
     study = load(storage)
     [stopped] = failed(study)
