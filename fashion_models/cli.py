@@ -55,11 +55,15 @@ def _guarded(ctx: click.Context, action: Callable[[], None]) -> None:
         _fail(ctx, exc, EXIT_USAGE)
     except (DataError, FatalStudyError) as exc:
         _fail(ctx, exc, EXIT_FATAL)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        # 130 for SIGINT (Ctrl-C), 143 for SIGTERM (recovery.Interrupted carries which).
+        code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
         click.echo(
-            "interrupted: the study is kept; run the same command again to continue", err=True
+            f"interrupted{f' ({exc})' if str(exc) else ''}: the study is kept; "
+            "run the same command again to continue",
+            err=True,
         )
-        ctx.exit(EXIT_INTERRUPTED)
+        ctx.exit(code)
 
 
 def _fail(ctx: click.Context, exc: Exception, code: int) -> None:
@@ -71,22 +75,60 @@ def _fail(ctx: click.Context, exc: Exception, code: int) -> None:
 
 @main.command()
 @click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes to start on this host (default 1, or one per --gpus entry).",
+)
+@click.option("--gpus", default=None, help="Pin one worker per listed GPU, e.g. 0,1.")
+@click.option("--as-worker", is_flag=True, hidden=True)  # a process started by --workers
 @click.pass_context
-def run(ctx: click.Context, study_file: Path) -> None:
+def run(
+    ctx: click.Context, study_file: Path, workers: int | None, gpus: str | None, as_worker: bool
+) -> None:
     """Create or join the study in STUDY_FILE and run it to n_trials."""
-    _guarded(ctx, lambda: _run(study_file))
+    _guarded(ctx, lambda: _run(ctx, study_file, workers, gpus, as_worker))
 
 
-def _run(study_file: Path) -> None:
+def _run(
+    ctx: click.Context, study_file: Path, workers: int | None, gpus: str | None, as_worker: bool
+) -> None:
     from fashion_models.config import load_config
     from fashion_models.study import build_pruner, build_sampler
+    from fashion_models.workers import GpuListError, configure_tensorflow, parse_gpus, prefixed
 
     config = load_config(study_file)
     build_sampler(config), build_pruner(config)  # bad kwargs are user errors: before any write
+    try:
+        pinned = parse_gpus(gpus, os.environ) if gpus is not None else []
+    except GpuListError as exc:
+        raise click.BadParameter(str(exc), param_hint="--gpus") from None
     from fashion_models.runner import run_study
     from fashion_models.summary import print_summary
 
-    print_summary(config, *run_study(config, echo=click.echo), echo=click.echo)
+    if as_worker:
+        configure_tensorflow()
+        run_study(config, echo=prefixed(click.echo), register=False)
+    elif workers is None and not pinned:
+        print_summary(config, *run_study(config, echo=click.echo), echo=click.echo)
+    else:
+        _run_parallel(ctx, config, study_file, workers or len(pinned), pinned)
+
+
+def _run_parallel(
+    ctx: click.Context, config: Any, study_file: Path, count: int, gpus: list[str]
+) -> None:
+    from fashion_models.study import FatalStudyError
+    from fashion_models.summary import print_summary
+    from fashion_models.workers import run_parallel
+
+    study, promotion, problems = run_parallel(
+        config, study_file, count, gpus, ctx.obj["debug"], echo=click.echo
+    )
+    print_summary(config, study, promotion, echo=click.echo)
+    if problems:
+        raise FatalStudyError("; ".join(problems))
 
 
 @main.command()

@@ -64,6 +64,13 @@ class RegistrySection:
 
 
 @dataclass(frozen=True)
+class WorkersSection:
+    heartbeat_interval: int = 10  # seconds between a running trial's heartbeats (RDB storages)
+    grace_period: int = 30  # seconds without a heartbeat before a trial counts as dead
+    max_consecutive_failures: int = 5  # failed trials in a row that stop a worker
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     path: Path
     study: StudySection
@@ -74,6 +81,7 @@ class StudyConfig:
     data: DataSection
     tracking: TrackingSection
     registry: RegistrySection
+    workers: WorkersSection = WorkersSection()
 
 
 _TOP_KEYS = (
@@ -85,6 +93,7 @@ _TOP_KEYS = (
     "data",
     "tracking",
     "registry",
+    "workers",
 )
 
 
@@ -114,6 +123,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
         data=_data(doc, top.get("data", {})),
         tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
         registry=_registry(doc, top.get("registry", {})),
+        workers=_workers(doc, top.get("workers", {})),
     )
 
 
@@ -276,6 +286,21 @@ def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
         alias=_string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
         promote=promote,
     )
+
+
+def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
+    names = ("heartbeat_interval", "grace_period", "max_consecutive_failures")
+    raw = _mapping(doc, ("workers",), raw, names)
+    defaults = WorkersSection()
+    values = {n: _int(doc, ("workers", n), raw.get(n, getattr(defaults, n)), 1) for n in names}
+    section = WorkersSection(**values)
+    if section.grace_period <= section.heartbeat_interval:
+        raise doc.error(
+            ("workers", "grace_period"),
+            f"expected more than heartbeat_interval ({section.heartbeat_interval}), "
+            f"found {section.grace_period}",
+        )
+    return section
 
 
 def config_error(config: StudyConfig, key: str, message: str) -> ConfigError:

@@ -15,6 +15,7 @@ from fashion_models.data import CLASS_NAMES, Splits
 from fashion_models.model import ArchitectureError, build
 from fashion_models.tracking import EpochMetrics, TrialRun
 from fashion_models.training import NonFiniteLossError, evaluate, fit
+from fashion_models.workers import device_tags
 
 # Failures that belong to one configuration: the trial fails, the study goes on.
 TRIAL_ERRORS: tuple[type[Exception], ...] = (
@@ -41,9 +42,8 @@ class Objective:
         params = self.config.search_space.suggest(trial)
         seed = self.config.study.seed + trial.number
         trial.set_user_attr("seed", seed)
-        with TrialRun(
-            self.experiment_id, self.config.study.name, trial.number, {"seed": str(seed)}
-        ) as run:
+        tags = {"seed": str(seed), **device_tags()}  # where it ran: device, threads, worker
+        with TrialRun(self.experiment_id, self.config.study.name, trial.number, tags) as run:
             trial.set_user_attr("mlflow_run_id", run.run_id)
             run.log_params({"model": self.config.search_space.model, **params})
             epochs_seen = EpochMetrics()

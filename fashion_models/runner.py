@@ -6,18 +6,19 @@ from collections.abc import Callable
 
 import optuna
 
-from fashion_models import tracking
 from fashion_models.config import StudyConfig
 from fashion_models.data import load_fashion_mnist, make_splits
 from fashion_models.objective import Objective, TrialFailed
 from fashion_models.registry import Promotion, register_best
+from fashion_models.storages import open_tracking
 from fashion_models.study import open_study, run_trials
 
 
 def run_study(
-    config: StudyConfig, echo: Callable[[str], None] = print
+    config: StudyConfig, echo: Callable[[str], None] = print, register: bool = True
 ) -> tuple[optuna.Study, Promotion | None]:
-    """Run (or continue) the study to n_trials, then register and maybe promote its best model."""
+    """Run (or continue) the study to n_trials, then register and maybe promote its best model
+    (`register=False`: a worker of `--workers`, whose parent registers once at the end)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     d = config.data
     splits = make_splits(
@@ -28,12 +29,11 @@ def run_study(
         seed=config.study.seed,
     )
     study = open_study(config)  # first: an unreachable storage must not leave an MLflow store
-    tracking.connect(config.tracking.uri)
-    experiment_id = tracking.ensure_experiment(config.tracking.experiment, config.tracking.uri)
+    experiment_id = open_tracking(config)
     echo(
         f"study {config.study.name!r} on {config.storage}: "
         f"{len(splits.y_train)} train / {len(splits.y_val)} validation / "
         f"{len(splits.y_test)} test images"
     )
     run_trials(config, study, Objective(config, splits, experiment_id), (TrialFailed,), echo)
-    return study, register_best(study, config.registry)
+    return study, register_best(study, config.registry) if register else None

@@ -5,17 +5,25 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
+from fashion_models.claims import ClaimLock
 from fashion_models.config import ComponentSection, StudyConfig, config_error
+from fashion_models.recovery import record_interruption, stop_on_signals
+from fashion_models.storages import (
+    FatalStudyError,
+    build_storage,
+    join_study,
+    study_lock,
+    worker_seed,
+)
 
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -37,14 +45,11 @@ PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
 # Trials that count towards study.n_trials. Failed ones do not: they are retried instead.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_CONSECUTIVE_FAILURES = 5
+POLL_SECONDS = 1.0  # how often a worker waiting for a free slot looks again
 
 
-class FatalStudyError(Exception):
-    """The study cannot go on (storage unreachable, too many failures in a row)."""
-
-
-def build_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
-    """The configured sampler, seeded from study.seed; bad kwargs are ConfigErrors."""
+def build_sampler(config: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The configured sampler, seeded from study.seed (or `seed`); bad kwargs are ConfigErrors."""
     section = config.sampler
     if section.type == "gp" and importlib.util.find_spec("torch") is None:
         raise config_error(
@@ -56,7 +61,7 @@ def build_sampler(config: StudyConfig) -> optuna.samplers.BaseSampler:
     kwargs = dict(section.kwargs)
     cls = SAMPLERS[section.type]
     if "seed" in inspect.signature(cls).parameters:
-        kwargs["seed"] = config.study.seed
+        kwargs["seed"] = config.study.seed if seed is None else seed
     if section.type == "grid":
         try:
             kwargs["search_space"] = config.search_space.grid()
@@ -114,35 +119,26 @@ def _type_problem(default: Any, value: Any) -> str | None:
     return None
 
 
-def build_storage(url: str) -> optuna.storages.BaseStorage:
-    """An RDB storage for SQLAlchemy URLs, a journal file for plain paths."""
-    if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(url))
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # Writers queue for the lock instead of failing at once with "database is locked".
-        engine_kwargs["connect_args"] = {"timeout": 60}
-    else:
-        engine_kwargs["pool_pre_ping"] = True
-    try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs)
-    except Exception as exc:  # SQLAlchemy and driver errors vary by backend
-        raise FatalStudyError(f"cannot open the Optuna storage {url}: {exc}") from exc
+def open_study(config: StudyConfig, join: bool = True) -> optuna.Study:
+    """Create the study, or join it if it exists (a second run continues, never restarts).
 
-
-def open_study(config: StudyConfig) -> optuna.Study:
-    """Create the study, or join it if it exists (a second run continues, never restarts)."""
-    sampler, pruner = build_sampler(config), build_pruner(config)
-    return optuna.create_study(
-        storage=build_storage(config.storage),
-        sampler=sampler,
-        pruner=pruner,
+    Each worker that joins gets the next worker index; its sampler is seeded from study.seed
+    and that index, so workers explore different points and the first one keeps study.seed.
+    `join=False` only creates or opens it (the parent of --workers runs no trials)."""
+    storage = build_storage(config.storage, config)
+    study = optuna.create_study(
+        storage=storage,
+        sampler=build_sampler(config),
+        pruner=build_pruner(config),
         study_name=config.study.name,
         direction="maximize" if config.study.direction == "maximize" else "minimize",
         load_if_exists=True,
     )
+    if not join:
+        return study
+    index = join_study(study, study_lock(config, study))
+    study.sampler = build_sampler(config, seed=worker_seed(config.study.seed, index))
+    return study
 
 
 def counted_trials(study: optuna.Study) -> int:
@@ -151,7 +147,7 @@ def counted_trials(study: optuna.Study) -> int:
 
 @dataclass
 class ConsecutiveFailures:
-    """Stops the study after `limit` failed trials in a row, rather than burning the budget."""
+    """Stops the worker after `limit` failed trials in a row, rather than burning the budget."""
 
     limit: int = MAX_CONSECUTIVE_FAILURES
     count: int = 0
@@ -159,9 +155,7 @@ class ConsecutiveFailures:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.count = self.count + 1 if trial.state == TrialState.FAIL else 0
-        if self.count >= self.limit:
-            self.tripped = True
-            study.stop()
+        self.tripped = self.count >= self.limit
 
 
 def progress_printer(config: StudyConfig, echo: Callable[[str], None]) -> Callable[..., None]:
@@ -191,31 +185,82 @@ def run_trials(
     catch: tuple[type[Exception], ...],
     echo: Callable[[str], None] = print,
 ) -> None:
-    """Run trials until the study holds n_trials complete or pruned ones (or the timeout)."""
+    """Run trials until the study holds exactly n_trials complete or pruned ones (or the
+    timeout). Safe with any number of workers on the same study: see `claims`."""
     if counted_trials(study) >= config.study.n_trials:
         echo(
             f"the study already holds {config.study.n_trials} complete or pruned trials "
             "(study.n_trials): nothing to run; raise n_trials to run more"
         )
         return
-    failures = ConsecutiveFailures()
-    started = time.monotonic()
-    study.optimize(
-        objective,
-        timeout=config.study.timeout,
-        catch=catch,
-        gc_after_trial=True,
-        callbacks=[
-            optuna.study.MaxTrialsCallback(config.study.n_trials, states=COUNTED_STATES),
-            failures,
-            progress_printer(config, echo),
-        ],
-    )
+    lock = study_lock(config, study)
+    failures = ConsecutiveFailures(config.workers.max_consecutive_failures)
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
+        failures,
+        progress_printer(config, echo),
+    ]
+    timeout, started = config.study.timeout, time.monotonic()
+    with stop_on_signals():
+        while not failures.tripped and (timeout is None or time.monotonic() - started < timeout):
+            slot = _claim(study, lock, config.study.n_trials)
+            if slot == "done":
+                break
+            if slot == "wait":
+                time.sleep(POLL_SECONDS)
+                continue
+            try:
+                study.optimize(
+                    _releasing(objective, lock, config.tracking.experiment),
+                    n_trials=1, catch=catch, gc_after_trial=True, callbacks=callbacks,
+                )  # fmt: skip
+            finally:
+                lock.release()
     if failures.tripped:
         raise FatalStudyError(
             f"stopped after {failures.limit} failed trials in a row "
-            f"({time.monotonic() - started:.0f}s); see each trial's fail_reason"
+            f"({time.monotonic() - started:.0f}s); see each trial's fail_reason "
+            "(workers.max_consecutive_failures sets the limit)"
         )
+
+
+def _claim(study: optuna.Study, lock: ClaimLock, n_trials: int) -> str:
+    """ "run" (the lock is held: the caller creates the trial), "wait" or "done".
+
+    Running trials hold their slot: a worker waits while counted + running trials fill the
+    study, because a running trial that fails frees its slot for a retry. Without heartbeats
+    a dead worker's trial would hold its slot forever, so there a full study is done."""
+    lock.acquire()
+    try:
+        heartbeats = is_heartbeat_enabled(study._storage)
+        if heartbeats:  # a dead worker's trial frees its slot (and is queued again)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+        counted = counted_trials(study)
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    except BaseException:
+        lock.release()
+        raise
+    if counted < n_trials and counted + running < n_trials:
+        return "run"
+    lock.release()
+    return "wait" if counted < n_trials and heartbeats else "done"
+
+
+def _releasing(
+    objective: Callable[[optuna.Trial], float], lock: ClaimLock, experiment: str
+) -> Callable[[optuna.Trial], float]:
+    """The objective, releasing the claim lock as soon as Optuna has created the trial."""
+
+    def run(trial: optuna.Trial) -> float:
+        lock.release()
+        try:
+            return objective(trial)
+        except KeyboardInterrupt as exc:
+            record_interruption(trial, exc, experiment)
+            raise
+
+    return run
 
 
 def counts_by_state(study: optuna.Study) -> Mapping[str, int]:
