@@ -203,7 +203,9 @@ def run_trials(
     with stop_on_signals():
         while not failures.tripped and (timeout is None or time.monotonic() - started < timeout):
             slot = _claim(study, lock, config.study.n_trials)
-            if slot == "done":
+            if slot == "done" or _grid_exhausted(study):
+                if slot == "run":
+                    lock.release()
                 break
             if slot == "wait":
                 time.sleep(POLL_SECONDS)
@@ -221,6 +223,12 @@ def run_trials(
             f"({time.monotonic() - started:.0f}s); see each trial's fail_reason "
             "(workers.max_consecutive_failures sets the limit)"
         )
+
+
+def _grid_exhausted(study: optuna.Study) -> bool:
+    """A grid study ends with its grid, even short of n_trials (as GridSampler's own stop())."""
+    sampler = study.sampler
+    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
 
 
 def _claim(study: optuna.Study, lock: ClaimLock, n_trials: int) -> str:
