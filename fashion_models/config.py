@@ -19,6 +19,7 @@ PRUNER_TYPES = (
     "none", "median", "percentile", "successive_halving", "hyperband", "patient", "threshold"
 )  # fmt: skip
 PROMOTE_RULES = ("never", "always", "if_better")
+FINAL_DATA = ("train+validation", "train")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,14 @@ class RegistrySection:
 
 
 @dataclass(frozen=True)
+class FinalSection:
+    """Retrain the best configuration after the search; that model is the one registered."""
+
+    epochs: int | None = None  # None: the best trial's own epochs
+    on: str = "train+validation"  # train+validation | train
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     path: Path
     study: StudySection
@@ -71,6 +80,7 @@ class StudyConfig:
     data: DataSection
     tracking: TrackingSection
     registry: RegistrySection
+    final: FinalSection | None = None  # no final retrain unless the file asks
 
 
 _TOP_KEYS = (
@@ -82,6 +92,7 @@ _TOP_KEYS = (
     "data",
     "tracking",
     "registry",
+    "final",
 )
 
 
@@ -113,6 +124,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
         data=_data(doc, top.get("data", {})),
         tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
         registry=_registry(doc, top.get("registry", {})),
+        final=_final(doc, top["final"]) if "final" in top else None,
     )
 
 
@@ -243,6 +255,19 @@ def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
         alias=_string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
         promote=promote,
     )
+
+
+def _final(doc: YamlDocument, raw: Any) -> FinalSection:
+    raw = _mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on"))
+    epochs = raw.get("epochs")
+    if epochs is not None:
+        epochs = _int(doc, ("final", "epochs"), epochs, 1)
+    on = raw.get("on", FinalSection.on)
+    if on not in FINAL_DATA:
+        raise doc.error(
+            ("final", "on"), f"expected one of {list(FINAL_DATA)}, found {describe(on)}"
+        )
+    return FinalSection(epochs, on)
 
 
 def config_error(config: StudyConfig, key: str, message: str) -> ConfigError:

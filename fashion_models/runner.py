@@ -9,9 +9,11 @@ import optuna
 from fashion_models import tracking
 from fashion_models.config import StudyConfig
 from fashion_models.data import load_fashion_mnist, make_splits
+from fashion_models.final import final_candidate
 from fashion_models.objective import Objective, TrialFailed
 from fashion_models.registry import Promotion, register_best
 from fashion_models.study import open_study, run_trials
+from fashion_models.study_run import ensure_study_run, refresh_study_run
 
 
 def run_study(
@@ -30,10 +32,13 @@ def run_study(
     tracking.connect(config.tracking.uri)
     experiment_id = tracking.ensure_experiment(config.tracking.experiment, config.tracking.uri)
     study = open_study(config)
+    study_run_id = ensure_study_run(study, experiment_id, config)
     echo(
         f"study {config.study.name!r} on {config.storage}: "
         f"{len(splits.y_train)} train / {len(splits.y_val)} validation / "
         f"{len(splits.y_test)} test images"
     )
     run_trials(config, study, Objective(config, splits, experiment_id), (TrialFailed,), echo)
-    return study, register_best(study, config.registry)
+    refresh_study_run(study, config, study_run_id)
+    final = final_candidate(study, config, splits, experiment_id, echo)
+    return study, register_best(study, config.registry, final)
