@@ -49,15 +49,34 @@ def final_candidate(
         if done is None:
             echo(f"final retrain of trial {best.number} ({final.on}) ...")
             done = _retrain(study, config, best, splits, experiment_id)
-            study.set_user_attr(FINAL_ATTR, {"key": key, **done})
+            done = {"key": key, "trial": best.number, "on": final.on, **done}
+            study.set_user_attr(FINAL_ATTR, done)
     echo(f"final retrain: test accuracy = {done['test_accuracy']:.4f} (run {done['run_id']})")
+    return _candidate(study, best, done)
+
+
+def recorded_final(study: optuna.Study) -> Candidate | None:
+    """The final retrain recorded for the study's current best trial, if any."""
+    best, done = best_completed_trial(study), study.user_attrs.get(FINAL_ATTR)
+    if best is None or not isinstance(done, dict) or done.get("trial") != best.number:
+        return None
+    return _candidate(study, best, done)
+
+
+def _candidate(
+    study: optuna.Study, best: optuna.trial.FrozenTrial, done: dict[str, Any]
+) -> Candidate:
     return Candidate(
         study=study.study_name,
         trial=best.number,
-        run_id=done["run_id"],
-        model_uri=done["model_uri"],
+        run_id=str(done["run_id"]),
+        model_uri=str(done["model_uri"]),
         test_accuracy=float(done["test_accuracy"]),
-        tags={"final_retrain": "true", "final_on": final.on, "objective_value": f"{best.value}"},
+        tags={
+            "final_retrain": "true",
+            "final_on": str(done.get("on")),
+            "objective_value": f"{best.value:.6f}",
+        },
     )
 
 
