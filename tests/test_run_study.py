@@ -132,6 +132,9 @@ def test_pruned_trials_are_marked_and_keep_their_run(tmp_path: Path) -> None:
         assert run.info.status == "KILLED"
         assert run.data.tags["optuna.state"] == "PRUNED"
         assert run.data.metrics["val_accuracy"] < 0.999  # the epoch that was pruned is logged
+        assert run.data.metrics["pruned_at_step"] == 0
+        artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+        assert {"training_curves.png", "model_summary.txt"} <= artifacts
 
 
 def test_too_many_failures_in_a_row_stop_the_study(tmp_path: Path) -> None:

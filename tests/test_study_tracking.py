@@ -41,7 +41,7 @@ def cli(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("finished")
-    path = write_study(tmp, n_trials=3, space=SPACE, extra="final: {epochs: 1}")
+    path = write_study(tmp, n_trials=3, space=SPACE, extra="final: {epochs: 1, on: train+validation}")
     result = cli(str(path))
     assert result.exit_code == 0, result.output
     return path
@@ -237,3 +237,19 @@ def test_promote_gates_forces_and_stages(finished: Path) -> None:
     version = client.get_model_version_by_alias("tiny-model", "champion")
     assert version.tags["optuna.trial"] == worst and version.current_stage == "Staging"
     assert cli("promote", str(finished), "--trial", "99").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("final", "message"),
+    [
+        ("final: {epochs: 0}", "final.epochs: expected an integer >= 1, found 0"),
+        ("final: {on: test}", "final.on: expected one of ['train+validation', 'train']"),
+        ("final: {epoch: 3}", "final.epoch: unknown key"),
+    ],
+)
+def test_bad_final_section_is_a_user_error(tmp_path: Path, final: str, message: str) -> None:
+    path = write_study(tmp_path, extra=final)
+    result = cli("validate", str(path))
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "store").exists()
