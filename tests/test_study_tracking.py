@@ -41,7 +41,9 @@ def cli(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("finished")
-    path = write_study(tmp, n_trials=3, space=SPACE, extra="final: {epochs: 1, on: train+validation}")
+    path = write_study(
+        tmp, n_trials=3, space=SPACE, extra="final: {epochs: 1, on: train+validation}"
+    )
     result = cli(str(path))
     assert result.exit_code == 0, result.output
     return path
