@@ -138,10 +138,14 @@ def register(candidate: Candidate, name: str) -> ModelVersion:
     tags: study, trial, metrics, data checksum, commit."""
     client = MlflowClient()
     run_id = candidate.run_id
-    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    if existing:
-        return existing[0]
-    return mlflow.register_model(candidate.model_uri, name, tags=version_tags(client, candidate))
+    # Under a lock: workers of one study finishing together would otherwise both find no
+    # version of this run and register it twice.
+    with store_lock(lock_name("register", name)):
+        existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        if existing:
+            return existing[0]
+        tags = version_tags(client, candidate)
+        return mlflow.register_model(candidate.model_uri, name, tags=tags)
 
 
 def version_tags(client: MlflowClient, candidate: Candidate) -> dict[str, str]:

@@ -145,15 +145,21 @@ def _log_figures(
         if not complete:
             skipped.append(f"{name}: no complete trial yet")
             continue
+        verbosity = optuna.logging.get_verbosity()
         try:
+            # Optuna marks its matplotlib plots experimental, and warns of params with one
+            # value so far; neither is news to the user at the end of a study.
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                warnings.simplefilter("ignore")
                 axes = draw()
         # A figure Optuna cannot draw for this study (e.g. importances of a single trial)
         # is noted on the run; it must never fail the study.
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             skipped.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
+        finally:
+            optuna.logging.set_verbosity(verbosity)
         fig = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).figure
         fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 6))
         client.log_figure(run_id, fig, f"study/{name}.png")
