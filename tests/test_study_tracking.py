@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from fashion_models import tracking
 from fashion_models.cli import main
 from fashion_models.config import load_config
 from fashion_models.data import CLASS_NAMES
@@ -23,6 +24,8 @@ from fashion_models.locks import lock_name, store_lock
 from fashion_models.registry import promote, register, trial_candidate
 from fashion_models.reports import class_slug
 from fashion_models.status import load_existing_study
+from fashion_models.study import open_study
+from fashion_models.study_run import ensure_study_run
 from tests.servers import BIN, free_port, get_json, serving
 from tests.study_files import TINY_CNN, write_study
 
@@ -255,3 +258,24 @@ def test_bad_final_section_is_a_user_error(tmp_path: Path, final: str, message: 
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "store").exists()
+
+
+def test_workers_racing_for_the_study_run_share_one(tmp_path: Path) -> None:
+    config = load_config(write_study(tmp_path, name="racing"), env={})
+    tracking.connect(config.tracking.uri)
+    experiment_id = tracking.ensure_experiment("racing", config.tracking.uri)
+    open_study(config)  # created once: racing to create Optuna's tables is not under test
+    ids: list[str] = []
+
+    def worker() -> None:
+        study = open_study(config)  # each worker joins the study on its own
+        ids.append(ensure_study_run(study, experiment_id, config))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    runs = MlflowClient().search_runs([experiment_id])
+    assert len(ids) == 4 and len(set(ids)) == 1
+    assert [r.info.run_id for r in runs] == ids[:1]
