@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from fashion_models.serving.commands import catalog, predict, similar
 from fashion_models.yaml_source import ConfigError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
@@ -40,6 +41,9 @@ def main(ctx: click.Context, debug: bool) -> None:
     \b
     optuna-run STUDY.yaml            run (or continue) the study
     optuna-run validate STUDY.yaml   check the files, print sample configurations
+    optuna-run status STUDY.yaml     the trials at a glance (--json for scripts)
+    optuna-run report STUDY.yaml     redraw the study figures on its MLflow run
+    optuna-run promote STUDY.yaml    move the alias to a better model (--trial, --force)
     """
     ctx.obj = {"debug": debug}
 
@@ -157,9 +161,78 @@ def _validate(study_file: Path, samples: int) -> None:
         click.echo(f"  sample {i + 1}: {count}  {params}")
 
 
-from fashion_models.serving.commands import catalog, predict, similar  # noqa: E402
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+def status(ctx: click.Context, study_file: Path, as_json: bool) -> None:
+    """Trials of the study in STUDY_FILE at a glance, and the best one."""
+    _guarded(ctx, lambda: _status(study_file, as_json))
 
-for _command in (predict, catalog, similar):
+
+def _status(study_file: Path, as_json: bool) -> None:
+    from fashion_models.config import load_config
+    from fashion_models.status import load_existing_study, status_data, status_json, status_table
+
+    config = load_config(study_file)
+    data = status_data(config, load_existing_study(config))
+    click.echo(status_json(data) if as_json else status_table(data))
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.pass_context
+def report(ctx: click.Context, study_file: Path) -> None:
+    """Redraw the study figures on the study's MLflow run."""
+    _guarded(ctx, lambda: _report(study_file))
+
+
+def _report(study_file: Path) -> None:
+    from fashion_models.commands import report as refresh
+    from fashion_models.config import load_config
+
+    refresh(load_config(study_file), echo=click.echo)
+
+
+@main.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.option("--trial", type=int, help="Trial number (default: the study's model).")
+@click.option("--alias", help="Alias to move (default: registry.alias of the file).")
+@click.option("--force", is_flag=True, help="Move the alias even to a worse model.")
+@click.option(
+    "--stage",
+    type=click.Choice(["Staging", "Production"]),
+    help="Also transition the (deprecated) stage of the version when the alias moves.",
+)
+@click.pass_context
+def promote(
+    ctx: click.Context,
+    study_file: Path,
+    trial: int | None,
+    alias: str | None,
+    force: bool,
+    stage: str | None,
+) -> None:
+    """Register a trial's model and move the alias if it beats the current holder."""
+    _guarded(ctx, lambda: _promote(study_file, trial, alias, force, stage))
+
+
+def _promote(
+    study_file: Path, trial: int | None, alias: str | None, force: bool, stage: str | None
+) -> None:
+    from fashion_models.commands import promote_study_model
+    from fashion_models.config import load_config
+
+    config = load_config(study_file)
+    p = promote_study_model(config, trial, alias or config.registry.alias, force=force, stage=stage)
+    holder = "now holds" if p.promoted else "does not take"
+    click.echo(
+        f"registry: {p.model_name} version {p.version} (trial {p.trial}, test accuracy "
+        f"{p.test_accuracy:.4f}) {holder} @{p.alias}: {p.reason}"
+    )
+
+
+for _command in (predict, catalog, similar):  # serving the shop: see fashion_models.serving
     main.add_command(_command)
 
 

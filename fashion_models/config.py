@@ -22,6 +22,7 @@ PRUNER_TYPES = (
     "none", "median", "percentile", "successive_halving", "hyperband", "patient", "threshold"
 )  # fmt: skip
 PROMOTE_RULES = ("never", "always", "if_better")
+FINAL_DATA = ("train+validation", "train")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,14 @@ class WorkersSection:
 
 
 @dataclass(frozen=True)
+class FinalSection:
+    """Retrain the best configuration after the search; that model is the one registered."""
+
+    epochs: int | None = None  # None: the best trial's own epochs
+    on: str = "train+validation"  # train+validation | train
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     path: Path
     study: StudySection
@@ -82,6 +91,7 @@ class StudyConfig:
     tracking: TrackingSection
     registry: RegistrySection
     workers: WorkersSection = WorkersSection()
+    final: FinalSection | None = None  # no final retrain unless the file asks
 
 
 _TOP_KEYS = (
@@ -94,6 +104,7 @@ _TOP_KEYS = (
     "tracking",
     "registry",
     "workers",
+    "final",
 )
 
 
@@ -124,6 +135,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
         tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
         registry=_registry(doc, top.get("registry", {})),
         workers=_workers(doc, top.get("workers", {})),
+        final=_final(doc, top["final"]) if "final" in top else None,
     )
 
 
@@ -301,6 +313,19 @@ def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
             f"found {section.grace_period}",
         )
     return section
+
+
+def _final(doc: YamlDocument, raw: Any) -> FinalSection:
+    raw = _mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on"))
+    epochs = raw.get("epochs")
+    if epochs is not None:
+        epochs = _int(doc, ("final", "epochs"), epochs, 1)
+    on = raw.get("on", FinalSection.on)
+    if on not in FINAL_DATA:
+        raise doc.error(
+            ("final", "on"), f"expected one of {list(FINAL_DATA)}, found {describe(on)}"
+        )
+    return FinalSection(epochs, on)
 
 
 def config_error(config: StudyConfig, key: str, message: str) -> ConfigError:

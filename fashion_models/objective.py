@@ -9,10 +9,12 @@ import optuna
 import tensorflow as tf
 from optuna_integration.keras import KerasPruningCallback
 
-from fashion_models import architecture
+from fashion_models import architecture, reports
 from fashion_models.config import StudyConfig
 from fashion_models.data import CLASS_NAMES, Splits
+from fashion_models.lineage import lineage_tags
 from fashion_models.model import ArchitectureError, build
+from fashion_models.study_run import PARENT_TAG, ensure_study_run
 from fashion_models.tracking import EpochMetrics, TrialRun
 from fashion_models.training import NonFiniteLossError, evaluate, fit
 from fashion_models.workers import device_tags
@@ -42,16 +44,19 @@ class Objective:
         params = self.config.search_space.suggest(trial)
         seed = self.config.study.seed + trial.number
         trial.set_user_attr("seed", seed)
-        tags = {"seed": str(seed), **device_tags()}  # where it ran: device, threads, worker
+        # Nested under the study run; lineage says which code, data and machine made it.
+        parent = ensure_study_run(trial.study, self.experiment_id, self.config)
+        tags = {"seed": str(seed), PARENT_TAG: parent, **lineage_tags(), **device_tags()}
         with TrialRun(self.experiment_id, self.config.study.name, trial.number, tags) as run:
             trial.set_user_attr("mlflow_run_id", run.run_id)
             run.log_params({"model": self.config.search_space.model, **params})
-            epochs_seen = EpochMetrics()
+            epochs_seen, recorder = EpochMetrics(), reports.HistoryRecorder()
             try:
-                value = self._train(trial, run, params, seed, epochs_seen)
+                value = self._train(trial, run, params, seed, [epochs_seen, recorder])
             except optuna.TrialPruned:
                 trial.set_user_attr("pruned_at_epoch", epochs_seen.last_epoch)
                 run.mark("PRUNED", pruned_at_epoch=epochs_seen.last_epoch)
+                reports.log_pruned(epochs_seen.last_epoch, recorder.history)
                 raise
             except TRIAL_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -67,7 +72,7 @@ class Objective:
         run: TrialRun,
         params: dict[str, object],
         seed: int,
-        epoch_metrics: EpochMetrics,
+        recorders: list[keras.callbacks.Callback],
     ) -> float:
         keras.backend.clear_session()
         # clear_session resets Keras' globals; progress bars (MLflow's signature check calls
@@ -75,6 +80,7 @@ class Objective:
         keras.config.disable_interactive_logging()
         keras.utils.set_random_seed(seed)
         model = build(self.config.search_space.model, params)
+        reports.log_model_summary(model)
         s, metric = self.splits, self.config.study.metric
         epochs = int(params.get("epochs", architecture.DEFAULTS["epochs"]))  # type: ignore[call-overload]
         batch_size = int(params.get("batch_size", architecture.DEFAULTS["batch_size"]))  # type: ignore[call-overload]
@@ -83,7 +89,7 @@ class Objective:
             epochs=epochs,
             batch_size=batch_size,
             # Metrics first, so the epoch that triggers pruning is still logged.
-            callbacks=[epoch_metrics, KerasPruningCallback(trial, monitor=metric)],
+            callbacks=[*recorders, KerasPruningCallback(trial, monitor=metric)],
         )  # fmt: skip
         value = float(result.history[metric][-1])
         test = evaluate(model, s.x_test, s.y_test)
@@ -95,6 +101,8 @@ class Objective:
         }
         run.log_final(final)
         run.log_confusion_matrix(s.y_test, test.y_pred, CLASS_NAMES)
+        reports.log_test_reports(s.x_test, s.y_test, test.y_pred)
+        reports.log_curves(result.history)
         trial.set_user_attr("test_accuracy", test.accuracy)
         trial.set_user_attr("param_count", int(model.count_params()))
         trial.set_user_attr("mlflow_model_uri", run.log_model(model, s.x_val[:5]))

@@ -1,17 +1,31 @@
-"""Registering the study's best model and moving the alias as the promotion rule allows."""
+"""Registering a study's model and moving the alias: one gated rule for the automatic promotion
+at the end of a study and for `optuna-run promote`.
+
+The rule: a version takes the alias only if its test accuracy beats the current holder's (or
+when forced). The holder is read and the alias moved under one store lock (locks.py), so two
+studies finishing at the same moment are serialized and the better model ends up holding it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import mlflow
 import optuna
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial
 
 from fashion_models.config import RegistrySection
+from fashion_models.locks import lock_name, store_lock
 from fashion_models.serving.pyfunc import log_serving_model
+
+# Run metrics copied onto the registered version, so the registry answers without the run.
+VERSION_METRICS = ("test_accuracy", "test_loss", "test_macro_f1", "final_val_accuracy")
+# Lineage tags of the run copied onto the version (run tag -> version tag).
+VERSION_LINEAGE = {"lineage.data_sha256": "data_sha256", "lineage.git_commit": "git_commit"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,18 @@ class Promotion:
     reason: str
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A logged model that may be registered: a trial's, or the final retrain's."""
+
+    study: str
+    trial: int
+    run_id: str
+    model_uri: str
+    test_accuracy: float
+    tags: dict[str, str] = field(default_factory=dict)  # extra version tags
+
+
 def best_completed_trial(study: optuna.Study) -> FrozenTrial | None:
     """The best complete trial (chosen on the validation metric, never on test accuracy)."""
     try:
@@ -35,62 +61,129 @@ def best_completed_trial(study: optuna.Study) -> FrozenTrial | None:
         return None
 
 
-def register_best(study: optuna.Study, registry: RegistrySection) -> Promotion | None:
-    """Register the best trial's model (once per trial) and apply `registry.promote`."""
-    best = best_completed_trial(study)
-    if best is None or "mlflow_model_uri" not in best.user_attrs:
+def trial_candidate(study_name: str, trial: FrozenTrial) -> Candidate | None:
+    """The trial's model as a candidate; None when the trial logged no model."""
+    if "mlflow_model_uri" not in trial.user_attrs:
         return None
-    client = MlflowClient()
-    version = _version_for(client, study.study_name, best, registry.model_name)
-    accuracy = float(best.user_attrs["test_accuracy"])
-    promoted, reason = _decide(client, registry, accuracy, version.version)
-    if promoted:
-        client.set_registered_model_alias(registry.model_name, registry.alias, version.version)
-    return Promotion(
-        registry.model_name,
-        str(version.version),
-        best.number,
-        accuracy,
-        registry.alias,
-        promoted,
-        reason,
+    return Candidate(
+        study=study_name,
+        trial=trial.number,
+        run_id=str(trial.user_attrs["mlflow_run_id"]),
+        model_uri=str(trial.user_attrs["mlflow_model_uri"]),
+        test_accuracy=float(trial.user_attrs["test_accuracy"]),
+        tags={"objective_value": f"{trial.value:.6f}"} if trial.value is not None else {},
     )
 
 
-def _version_for(
-    client: MlflowClient, study_name: str, trial: FrozenTrial, name: str
-) -> mlflow.entities.model_registry.ModelVersion:
-    """The registered version of this trial's model, registering it on first call."""
-    run_id = trial.user_attrs["mlflow_run_id"]
-    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    if existing:
-        return existing[0]
-    tags = {
-        "optuna.study": study_name,
-        "optuna.trial": str(trial.number),
-        "test_accuracy": f"{trial.user_attrs['test_accuracy']:.6f}",
-        "objective_value": f"{trial.value:.6f}",
-        "mlflow_run_id": run_id,
-    }
-    # What is registered is the servable pyfunc (images in, classes out) wrapping the Keras model.
-    source = log_serving_model(run_id, trial.user_attrs["mlflow_model_uri"])
-    return mlflow.register_model(source, name, tags=tags)
-
-
-def _decide(
-    client: MlflowClient, registry: RegistrySection, accuracy: float, version: str
-) -> tuple[bool, str]:
+def register_best(
+    study: optuna.Study, registry: RegistrySection, candidate: Candidate | None = None
+) -> Promotion | None:
+    """Register the study's model (the best trial's, or `candidate`, e.g. a final retrain)
+    once, and apply `registry.promote`: never; always (forced); if_better (the gated rule)."""
+    if candidate is None:
+        best = best_completed_trial(study)
+        candidate = trial_candidate(study.study_name, best) if best is not None else None
+    if candidate is None:
+        return None
     if registry.promote == "never":
-        return False, "registry.promote is never"
+        version = register(candidate, registry.model_name)
+        return _promotion(registry, version, candidate, False, "registry.promote is never")
+    return promote(
+        candidate, registry.model_name, registry.alias, force=registry.promote == "always"
+    )
+
+
+def promote(
+    candidate: Candidate,
+    model_name: str,
+    alias: str,
+    *,
+    force: bool = False,
+    stage: str | None = None,
+) -> Promotion:
+    """Register `candidate` (once) and move `alias` to it if the rule allows; with `stage`,
+    also transition the version's (deprecated) stage when the alias moved."""
+    client = MlflowClient()
+    version = register(candidate, model_name)
+    with store_lock(lock_name("alias", model_name, alias)):
+        # Read under the lock: a holder that changed while we trained or registered counts.
+        moved, reason = decide(client, model_name, alias, version, candidate.test_accuracy, force)
+        if moved:
+            client.set_registered_model_alias(model_name, alias, str(version.version))
+    if moved and stage is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated; asked for
+            client.transition_model_version_stage(
+                model_name, str(version.version), stage, archive_existing_versions=True
+            )
+        reason += f"; stage {stage}"
+    return _promotion_of(model_name, alias, version, candidate, moved, reason)
+
+
+def _promotion(
+    registry: RegistrySection, version: ModelVersion, c: Candidate, moved: bool, reason: str
+) -> Promotion:
+    return _promotion_of(registry.model_name, registry.alias, version, c, moved, reason)
+
+
+def _promotion_of(
+    model_name: str, alias: str, version: ModelVersion, c: Candidate, moved: bool, reason: str
+) -> Promotion:
+    return Promotion(
+        model_name, str(version.version), c.trial, c.test_accuracy, alias, moved, reason
+    )
+
+
+def register(candidate: Candidate, name: str) -> ModelVersion:
+    """The registered version of the candidate's model, registering it on first call, with
+    tags: study, trial, metrics, data checksum, commit."""
+    client = MlflowClient()
+    run_id = candidate.run_id
+    # Under a lock: workers of one study finishing together would otherwise both find no
+    # version of this run and register it twice.
+    with store_lock(lock_name("register", name)):
+        existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        if existing:
+            return existing[0]
+        tags = version_tags(client, candidate)
+        # What is registered is the servable pyfunc (images in, classes out) wrapping the
+        # Keras model.
+        source = log_serving_model(run_id, candidate.model_uri)
+        return mlflow.register_model(source, name, tags=tags)
+
+
+def version_tags(client: MlflowClient, candidate: Candidate) -> dict[str, str]:
+    run = client.get_run(candidate.run_id)
+    tags = {
+        "optuna.study": candidate.study,
+        "optuna.trial": str(candidate.trial),
+        "test_accuracy": f"{candidate.test_accuracy:.6f}",
+        "mlflow_run_id": candidate.run_id,
+        **{m: f"{run.data.metrics[m]:.6f}" for m in VERSION_METRICS if m in run.data.metrics},
+        **{v: run.data.tags[t] for t, v in VERSION_LINEAGE.items() if t in run.data.tags},
+        **candidate.tags,
+    }
+    return tags
+
+
+def decide(
+    client: MlflowClient,
+    model_name: str,
+    alias: str,
+    version: ModelVersion,
+    accuracy: float,
+    force: bool,
+) -> tuple[bool, str]:
+    """The one promotion rule: beat the holder's test accuracy, or be forced."""
     try:
-        holder = client.get_model_version_by_alias(registry.model_name, registry.alias)
+        holder = client.get_model_version_by_alias(model_name, alias)
     except MlflowException:
-        return True, f"no version held @{registry.alias}"
-    if str(holder.version) == str(version):
-        return False, f"version {version} already holds @{registry.alias}"
-    if registry.promote == "always":
-        return True, "registry.promote is always"
+        return True, f"no version held @{alias}"
+    if str(holder.version) == str(version.version):
+        return False, f"version {version.version} already holds @{alias}"
     held = float(holder.tags.get("test_accuracy", "-inf"))
+    if force:
+        return True, f"forced over version {holder.version} ({held:.4f})"
     if accuracy > held:
         return True, f"test accuracy {accuracy:.4f} beats version {holder.version}'s {held:.4f}"
     return (

@@ -181,12 +181,14 @@ def run_parallel(
     """Create the study and the experiment once, run `count` workers to n_trials, then
     register the best model once. Returns the study, the promotion and what went wrong."""
     from fashion_models.recovery import Interrupted
-    from fashion_models.registry import register_best
+    from fashion_models.runner import finish_study
     from fashion_models.storages import open_tracking
     from fashion_models.study import open_study
+    from fashion_models.study_run import ensure_study_run
 
-    open_tracking(config)
     study = open_study(config, join=False)
+    experiment_id = open_tracking(config)
+    ensure_study_run(study, experiment_id, config)  # once, before the workers race for it
     pinned = f", GPUs {','.join(gpus)}" if gpus else ""
     echo(
         f"study {config.study.name!r} on {config.storage}: {count} workers, "
@@ -196,4 +198,4 @@ def run_parallel(
     if signum is not None:
         raise Interrupted(signum)
     problems = [describe_exit(i, code) for i, code in enumerate(codes) if code != 0]
-    return study, register_best(study, config.registry), problems
+    return study, finish_study(study, config, experiment_id, echo), problems

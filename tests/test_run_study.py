@@ -25,9 +25,11 @@ def _run(path: Path) -> tuple[optuna.Study, object]:
 
 
 def _runs(client: MlflowClient, experiment: str) -> list[mlflow.entities.Run]:
+    """The trial runs of the experiment (not the study run or a final retrain)."""
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None
-    return client.search_runs([exp.experiment_id], max_results=1000)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    return [r for r in runs if "optuna.kind" not in r.data.tags]
 
 
 def test_study_trains_tracks_and_registers(tmp_path: Path) -> None:
@@ -132,6 +134,9 @@ def test_pruned_trials_are_marked_and_keep_their_run(tmp_path: Path) -> None:
         assert run.info.status == "KILLED"
         assert run.data.tags["optuna.state"] == "PRUNED"
         assert run.data.metrics["val_accuracy"] < 0.999  # the epoch that was pruned is logged
+        assert run.data.metrics["pruned_at_step"] == 0
+        artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+        assert {"training_curves.png", "model_summary.txt"} <= artifacts
 
 
 def test_too_many_failures_in_a_row_stop_the_study(tmp_path: Path) -> None:

@@ -110,6 +110,8 @@ def trial_runs(client: MlflowClient, experiment: str) -> dict[str, list]:
     assert exp is not None
     out: dict[str, list] = {}
     for run in client.search_runs([exp.experiment_id], max_results=1000):
+        if "optuna.kind" in run.data.tags:  # the study run and a final retrain: no trial's
+            continue
         out.setdefault(run.data.tags["optuna.trial"], []).append(run)
     return out
 
