@@ -19,6 +19,9 @@ from fashion_models.yaml_source import ConfigError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# MLflow's download progress bars and INFO lines would drown the per-trial lines.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -115,6 +118,7 @@ def _run(
         configure_tensorflow()
         run_study(config, echo=prefixed(click.echo), register=False)
     elif workers is None and not pinned:
+        configure_tensorflow()
         print_summary(config, *run_study(config, echo=click.echo), echo=click.echo)
     else:
         _run_parallel(ctx, config, study_file, workers or len(pinned), pinned)

@@ -25,8 +25,6 @@ from mlflow.tracking import MlflowClient
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
-from fashion_models.tracking import RUN_STATUS
-
 STALE_REASON = "worker lost: no heartbeat for {grace}s (killed or cut off); retried as a new trial"
 
 
@@ -147,7 +145,7 @@ def close_trial_runs(study_name: str, experiment: str, number: int, reason: str)
         if run.info.status != "FAILED":
             client.set_tag(run.info.run_id, "optuna.state", "FAIL")
             client.set_terminated(
-                run.info.run_id, status=RUN_STATUS["FAIL"], end_time=int(time.time() * 1000)
+                run.info.run_id, status="FAILED", end_time=int(time.time() * 1000)
             )
 
 
@@ -157,7 +155,7 @@ def record_interruption(trial: optuna.Trial, exc: KeyboardInterrupt, experiment:
     reason = str(exc) or "interrupted by SIGINT"
     try:
         if mlflow.active_run() is not None:  # the signal came before TrialRun took over
-            mlflow.end_run(status=RUN_STATUS["FAIL"])
+            mlflow.end_run(status="FAILED")
         trial.set_user_attr("fail_reason", reason)
         close_trial_runs(trial.study.study_name, experiment, trial.number, reason)
     except Exception:  # best effort: the interruption itself must still stop the worker

@@ -32,7 +32,8 @@ def print_summary(
             f"test accuracy = {best.user_attrs.get('test_accuracy', float('nan')):.4f}"
         )
         for name, value in sorted(best.params.items()):
-            echo(f"  {name} = {value}")
+            shown = f"{value:.6g}" if isinstance(value, float) else value  # 0.30000000000000004
+            echo(f"  {name} = {shown}")
     echo(f"MLflow: experiment {config.tracking.experiment!r} at {config.tracking.uri}")
     if promotion is not None:
         holder = "now holds" if promotion.promoted else "does not take"

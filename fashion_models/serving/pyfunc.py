@@ -8,6 +8,7 @@ run the very same decoding and preprocessing.
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -128,7 +129,20 @@ def example_image() -> bytes:
 def log_serving_model(run_id: str, keras_model_uri: str) -> str:
     """Log the servable pyfunc wrapping `keras_model_uri` into run `run_id`; returns its URI."""
     package_dir = Path(__file__).resolve().parents[1]  # fashion_models/, shipped whole
-    info = Model.log(
+    # MLflow warns that a python_model object is cloudpickled; that is the design here (the
+    # class ships as code beside it), so keep the warning out of every study's output.
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_logger.level
+    pyfunc_logger.setLevel(logging.ERROR)
+    try:
+        info = _log_pyfunc(run_id, keras_model_uri, package_dir)
+    finally:
+        pyfunc_logger.setLevel(level)
+    return str(info.model_uri)
+
+
+def _log_pyfunc(run_id: str, keras_model_uri: str, package_dir: Path) -> Any:
+    return Model.log(
         artifact_path=None,
         name=SERVING_ARTIFACT,
         flavor=mlflow.pyfunc,
@@ -140,7 +154,6 @@ def log_serving_model(run_id: str, keras_model_uri: str) -> str:
         input_example=(pd.DataFrame({"image": [example_image()]}), {"errors": "raise"}),
         pip_requirements=_REQUIREMENTS,
     )
-    return str(info.model_uri)
 
 
 def load(model_uri: str) -> GarmentClassifier:
