@@ -12,7 +12,7 @@ quickstart: setup  ## set up, then run (or continue) the quickstart study
 test: setup lint  ## set up, lint, then run the whole test suite
 	$(BIN)/pytest
 
-setup: $(VENV)/.installed data
+setup: $(VENV)/.installed data postgres
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,14 @@ data:
 	else echo "Fashion-MNIST missing: install dataset-fashion-mnist as root, or set FASHION_MNIST_DIR" >&2; exit 1; fi; \
 	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist
 
+# The tests of several workers use the PostgreSQL server at 127.0.0.1:5432 (trust auth);
+# start the local cluster if it is installed and down.
+postgres:
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432 \
+	  && command -v pg_ctlcluster >/dev/null; then \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; fi
+
 lint:
-	$(BIN)/ruff check fashion_models tests
-	$(BIN)/ruff format --check fashion_models tests
+	$(BIN)/ruff check fashion_models tests bench
+	$(BIN)/ruff format --check fashion_models tests bench
 	$(BIN)/mypy fashion_models
