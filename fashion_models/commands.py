@@ -12,6 +12,7 @@ from fashion_models.config import StudyConfig
 from fashion_models.final import recorded_final
 from fashion_models.registry import Candidate, Promotion, promote, trial_candidate
 from fashion_models.status import load_existing_study
+from fashion_models.storages import open_tracking
 from fashion_models.study_run import ensure_study_run, refresh_study_run
 from fashion_models.yaml_source import ConfigError
 
@@ -19,9 +20,7 @@ from fashion_models.yaml_source import ConfigError
 def report(config: StudyConfig, echo: Callable[[str], None] = print) -> list[str]:
     """Redraw the study figures on the study run (created if the study predates it)."""
     study = load_existing_study(config)
-    tracking.connect(config.tracking.uri)
-    experiment_id = tracking.ensure_experiment(config.tracking.experiment, config.tracking.uri)
-    run_id = ensure_study_run(study, experiment_id, config)
+    run_id = ensure_study_run(study, open_tracking(config), config)
     written = refresh_study_run(study, config, run_id)
     echo(
         f"study run {run_id} in experiment {config.tracking.experiment!r} at {config.tracking.uri}"
