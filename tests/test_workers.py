@@ -82,12 +82,14 @@ def test_three_workers_on_postgresql(tmp_path: Path, pg_url: str) -> None:  # no
     assert_exact_study(load(pg_url), 4, _client(tmp_path))
 
 
-def test_workers_against_a_real_mlflow_server(tmp_path: Path) -> None:
+def test_workers_against_a_real_mlflow_server(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    # The README's recipe for several machines: a tracking server with a PostgreSQL backend
+    # store and an artifact store that the workers reach only through the server.
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server/mlflow.db",
+         "--backend-store-uri", pg_url,
          "--artifacts-destination", f"{tmp_path}/server/artifacts"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
