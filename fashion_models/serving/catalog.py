@@ -18,8 +18,8 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from fashion_models.data import CLASS_NAMES
-from fashion_models.serving.images import ImageError
-from fashion_models.serving.pyfunc import prepare_all
+from fashion_models.serving.images import ImageError, read_file
+from fashion_models.serving.pyfunc import prepare, prepare_all
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -55,9 +55,14 @@ def embed(keras_model: Any, images: list[bytes]) -> tuple[np.ndarray, np.ndarray
     batch, _good, errors = prepare_all(images)
     if len(batch) == 0:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), errors
+    features, classes = _embed_batch(keras_model, batch)
+    return features, classes, errors
+
+
+def _embed_batch(keras_model: Any, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     features = np.asarray(embedder(keras_model)(batch, training=False)).reshape(len(batch), -1)
     classes = np.asarray(keras_model(batch, training=False)).argmax(axis=1)
-    return features.astype(np.float32), classes, errors
+    return features.astype(np.float32), classes
 
 
 def stock_photos(directory: Path) -> list[Path]:
@@ -71,11 +76,21 @@ def build(
     keras_model: Any, directory: Path, model: dict[str, str]
 ) -> tuple[Catalog, dict[Path, str]]:
     """The catalog of the readable stock photos under `directory`; the error of each other."""
-    paths = stock_photos(directory)
-    features, classes, errors = embed(keras_model, [p.read_bytes() for p in paths])
-    good = [p for i, p in enumerate(paths) if i not in errors]
-    catalog = Catalog(features, classes, np.array([str(p) for p in good]), model)
-    return catalog, {paths[i]: reason for i, reason in errors.items()}
+    # One photo at a time to its 28x28 input: a large stock folder never sits in memory whole,
+    # and each file is checked against the byte limit before it is read.
+    inputs: dict[Path, np.ndarray] = {}
+    errors: dict[Path, str] = {}
+    for path in stock_photos(directory):
+        try:
+            inputs[path] = prepare(read_file(path))
+        except ImageError as err:
+            errors[path] = str(err)
+    if not inputs:
+        empty = Catalog(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.array([]), model)
+        return empty, errors
+    features, classes = _embed_batch(keras_model, np.stack(list(inputs.values())))
+    catalog = Catalog(features, classes, np.array([str(p) for p in inputs]), model)
+    return catalog, errors
 
 
 def save(catalog: Catalog, path: Path) -> None:

@@ -50,15 +50,12 @@ def _failing(action: Callable[[], int]) -> None:
 
 def _read(path: Path) -> bytes | str:
     """The file's bytes, or why it cannot be read (checked against the byte limit first)."""
-    from fashion_models.serving.images import MAX_BYTES
+    from fashion_models.serving.images import ImageError, read_file
 
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            return f"file too large: {size} bytes, the limit is {MAX_BYTES}"
-        return path.read_bytes()
-    except OSError as err:
-        return f"cannot read file ({err.strerror or err})"
+        return read_file(path)
+    except ImageError as err:
+        return str(err)
 
 
 def _classifier(tracking_uri: str, model_uri: str) -> Any:

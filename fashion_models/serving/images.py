@@ -10,6 +10,7 @@ import base64
 import binascii
 import io
 import warnings
+from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -41,6 +42,17 @@ def as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     raise ImageError(f"expected image bytes or a base64 string, got {type(data).__name__}")
+
+
+def read_file(path: Path, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """A file's bytes, checked against the byte limit before anything is read."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImageError(f"file too large: {size} bytes, the limit is {max_bytes}")
+        return path.read_bytes()
+    except OSError as err:
+        raise ImageError(f"cannot read file ({err.strerror or err})") from err
 
 
 def decode(data: bytes, *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> Image.Image:

@@ -34,11 +34,14 @@ def test_a_resized_copy_of_a_stock_photo_finds_that_item_first(
         folder = stock / "new" if i % 2 else stock
         (folder / f"item-{i}.jpg").write_bytes(photo(champion.test.x_test[i], "JPEG", shift=i))
     (stock / "broken.png").write_text("not an image")
+    with open(stock / "huge.jpg", "wb") as huge:  # over the byte limit: refused before reading
+        huge.truncate(21 * 1024 * 1024)
     index = tmp_path / "index" / "catalog.npz"
 
     code, output = _run(champion, "catalog", "index", str(stock), "--out", str(index))
-    assert code == 1  # one stock photo could not be read; the rest are indexed
+    assert code == 1  # two stock photos could not be read; the rest are indexed
     assert f"{stock / 'broken.png'}: error: not a readable image" in output
+    assert f"{stock / 'huge.jpg'}: error: file too large" in output
     assert (
         f"indexed 40 stock photos into {index} with shop-model version {champion.version}" in output
     )
