@@ -53,15 +53,20 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 def _guarded(ctx: click.Context, action: Callable[[], None]) -> None:
     """Turn the three kinds of failure into one line and an exit code."""
+    from mlflow.exceptions import MlflowException
+
     from fashion_models.data import DataError
+    from fashion_models.locks import LockTimeout
     from fashion_models.study import FatalStudyError
 
     try:
         action()
     except ConfigError as exc:
         _fail(ctx, exc, EXIT_USAGE)
-    except (DataError, FatalStudyError) as exc:
+    except (DataError, FatalStudyError, LockTimeout) as exc:
         _fail(ctx, exc, EXIT_FATAL)
+    except MlflowException as exc:  # e.g. a tracking server that cannot be reached
+        _fail(ctx, FatalStudyError(f"MLflow: {exc.message}"), EXIT_FATAL)
     except KeyboardInterrupt as exc:
         # 130 for SIGINT (Ctrl-C), 143 for SIGTERM (recovery.Interrupted carries which).
         code = getattr(exc, "exit_code", EXIT_INTERRUPTED)

@@ -238,6 +238,14 @@ def _data(doc: YamlDocument, raw: Any) -> DataSection:
             if value > most:
                 raise doc.error(("data", name), f"expected at most {most:,}, found {value:,}")
         sizes[name] = value
+    pool = sizes["train_size"] or 60_000
+    held_out = round(pool * split)
+    if min(held_out, pool - held_out) < 10:  # every class needs a place in both splits
+        raise doc.error(
+            ("data", "validation_split"),
+            f"expected a split leaving at least 10 images on each side of {pool:,} training "
+            f"images, found {split} ({held_out:,} for validation)",
+        )
     return DataSection(float(split), sizes["train_size"], sizes["test_size"])
 
 

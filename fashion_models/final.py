@@ -25,6 +25,7 @@ from fashion_models.lineage import lineage_tags
 from fashion_models.locks import lock_name, store_lock
 from fashion_models.model import build
 from fashion_models.registry import Candidate, best_completed_trial
+from fashion_models.storages import FatalStudyError
 from fashion_models.study_run import PARENT_TAG, ensure_study_run
 from fashion_models.tracking import EpochMetrics, TrialRun
 from fashion_models.training import evaluate, fit
@@ -44,11 +45,20 @@ def final_candidate(
     if best is None or final is None:
         return None
     key = f"trial={best.number} epochs={final.epochs} on={final.on}"
-    with store_lock(lock_name("final", experiment_id, study.study_name), timeout=3600):
+    # A retrain can take longer than the default stale limit: only a lock older than the
+    # longest wait counts as left by a killed process.
+    name = lock_name("final", experiment_id, study.study_name)
+    with store_lock(name, timeout=3600, stale_after=3600):
         done = _reusable(study.user_attrs.get(FINAL_ATTR), key)
         if done is None:
             echo(f"final retrain of trial {best.number} ({final.on}) ...")
-            done = _retrain(study, config, best, splits, experiment_id)
+            try:
+                done = _retrain(study, config, best, splits, experiment_id)
+            except Exception as exc:  # noqa: BLE001 - the trials are kept; say why it stopped
+                raise FatalStudyError(
+                    f"final retrain of trial {best.number} failed: {type(exc).__name__}: {exc}; "
+                    "the trials are kept, and the next run retries the retrain"
+                ) from exc
             done = {"key": key, "trial": best.number, "on": final.on, **done}
             study.set_user_attr(FINAL_ATTR, done)
     echo(f"final retrain: test accuracy = {done['test_accuracy']:.4f} (run {done['run_id']})")

@@ -181,11 +181,12 @@ def run_parallel(
     """Create the study and the experiment once, run `count` workers to n_trials, then
     register the best model once. Returns the study, the promotion and what went wrong."""
     from fashion_models.recovery import Interrupted
-    from fashion_models.runner import finish_study
+    from fashion_models.runner import finish_study, load_splits
     from fashion_models.storages import open_tracking
     from fashion_models.study import open_study
     from fashion_models.study_run import ensure_study_run
 
+    load_splits(config)  # the data and its splits are checked before anything is written
     study = open_study(config, join=False)
     experiment_id = open_tracking(config)
     ensure_study_run(study, experiment_id, config)  # once, before the workers race for it

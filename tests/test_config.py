@@ -929,3 +929,13 @@ def test_storage_url_with_an_unknown_dialect_is_a_config_error(tmp_path: Path) -
     with pytest.raises(ConfigError) as info:
         load_config(path, env=NO_ENV)
     assert_config_error(info.value, path, "storage", 5, "sqlte")
+
+
+def test_a_split_that_leaves_a_side_without_every_class_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    # 100 images with 5% held out would leave 5 validation images for 10 classes.
+    path = write_study(tmp_path, MINIMAL + "data: {train_size: 100, validation_split: 0.05}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert_config_error(info.value, path, "data.validation_split", 5, "at least 10 images")

@@ -167,3 +167,20 @@ def test_promotion_rules(tmp_path: Path, promote: str, lr: float, moves: bool) -
     holder = MlflowClient().get_model_version_by_alias("tiny-model", "champion")
     assert str(holder.version) == (second.version if moves else first.version)
     assert second.promoted is moves
+
+
+def test_an_unreachable_tracking_server_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from fashion_models.cli import main
+    from tests.workers_helpers import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # nobody there
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    result = CliRunner().invoke(main, ["run", str(write_study(tmp_path))])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "MLflow" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr

@@ -59,10 +59,17 @@ def embed(keras_model: Any, images: list[bytes]) -> tuple[np.ndarray, np.ndarray
     return features, classes, errors
 
 
-def _embed_batch(keras_model: Any, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    features = np.asarray(embedder(keras_model)(batch, training=False)).reshape(len(batch), -1)
-    classes = np.asarray(keras_model(batch, training=False)).argmax(axis=1)
-    return features.astype(np.float32), classes
+def _embed_batch(
+    keras_model: Any, batch: np.ndarray, chunk: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings and predicted classes, `chunk` images per forward pass (bounded memory)."""
+    cut = embedder(keras_model)
+    features, classes = [], []
+    for start in range(0, len(batch), chunk):
+        part = batch[start : start + chunk]
+        features.append(np.asarray(cut(part, training=False)).reshape(len(part), -1))
+        classes.append(np.asarray(keras_model(part, training=False)).argmax(axis=1))
+    return np.concatenate(features).astype(np.float32), np.concatenate(classes)
 
 
 def stock_photos(directory: Path) -> list[Path]:
