@@ -18,21 +18,12 @@ from fashion_models.architecture import (
     OPTIMIZERS,
     PADDING,
     POOLING,
-    RULES,
     layer_value,
-    params_for,
 )
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 SGD_MOMENTUM = 0.9
-
-# The vocabulary lives in architecture.py (no Keras there, so validating files stays fast).
-COMMON_PARAMS: frozenset[str] = frozenset(n for n, r in RULES.items() if r.models == MODEL_TYPES)
-CNN_PARAMS: frozenset[str] = frozenset(params_for("cnn"))
-MLP_PARAMS: frozenset[str] = frozenset(params_for("mlp"))
-# Per-layer param -> the int param counting its layers. Each may also come as `name_i`.
-PER_LAYER: dict[str, str] = {n: r.layers for n, r in RULES.items() if r.layers is not None}
 
 
 class ArchitectureError(ValueError):

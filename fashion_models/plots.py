@@ -7,7 +7,6 @@ pyplot, so worker processes keep no global figure state and need no display.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -48,11 +47,3 @@ def confusion_matrix_figure(
     if title is not None:
         ax.set_title(title)
     return fig
-
-
-def save_png(fig: Figure, path: str | Path) -> Path:
-    """Write the figure as a PNG, creating parent folders; return the path written."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, format="png", dpi=100)
-    return target

@@ -87,7 +87,8 @@ def register_best(
         return None
     if registry.promote == "never":
         version = register(candidate, registry.model_name)
-        return _promotion(registry, version, candidate, False, "registry.promote is never")
+        reason = "registry.promote is never"
+        return _promotion_of(registry.model_name, registry.alias, version, candidate, False, reason)
     return promote(
         candidate, registry.model_name, registry.alias, force=registry.promote == "always"
     )
@@ -118,12 +119,6 @@ def promote(
             )
         reason += f"; stage {stage}"
     return _promotion_of(model_name, alias, version, candidate, moved, reason)
-
-
-def _promotion(
-    registry: RegistrySection, version: ModelVersion, c: Candidate, moved: bool, reason: str
-) -> Promotion:
-    return _promotion_of(registry.model_name, registry.alias, version, c, moved, reason)
 
 
 def _promotion_of(

@@ -44,7 +44,6 @@ PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
 }
 # Trials that count towards study.n_trials. Failed ones do not: they are retried instead.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-MAX_CONSECUTIVE_FAILURES = 5
 POLL_SECONDS = 1.0  # how often a worker waiting for a free slot looks again
 
 
@@ -149,7 +148,7 @@ def counted_trials(study: optuna.Study) -> int:
 class ConsecutiveFailures:
     """Stops the worker after `limit` failed trials in a row, rather than burning the budget."""
 
-    limit: int = MAX_CONSECUTIVE_FAILURES
+    limit: int  # workers.max_consecutive_failures
     count: int = 0
     tripped: bool = False
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 class NonFiniteLossError(RuntimeError):
@@ -112,18 +111,3 @@ def evaluate(
     loss = float(keras.ops.convert_to_numpy(loss_fn(labels, probabilities)))
     accuracy = float(np.mean(y_pred == labels)) if len(labels) else math.nan
     return Evaluation(loss=loss, accuracy=accuracy, y_pred=y_pred)
-
-
-def configure_threads(intra_op: int | None, inter_op: int | None) -> None:
-    """Set TensorFlow's thread pools; call before TF runs any op. ``None`` leaves one as is."""
-    threading = tf.config.threading
-    try:
-        if intra_op is not None:
-            threading.set_intra_op_parallelism_threads(intra_op)
-        if inter_op is not None:
-            threading.set_inter_op_parallelism_threads(inter_op)
-    except RuntimeError as err:
-        raise RuntimeError(
-            "configure_threads must be called before TensorFlow runs its first op "
-            f"(asked for intra_op={intra_op}, inter_op={inter_op}): {err}"
-        ) from err

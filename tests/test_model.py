@@ -11,13 +11,10 @@ import keras
 import pytest
 
 from fashion_models import model as model_mod
+from fashion_models.architecture import DEFAULTS, RULES, params_for
 from fashion_models.model import (
-    CNN_PARAMS,
-    COMMON_PARAMS,
-    MLP_PARAMS,
     MODEL_TYPES,
     OPTIMIZERS,
-    PER_LAYER,
     ArchitectureError,
     build,
     count_params,
@@ -207,19 +204,17 @@ def test_unknown_params_are_ignored_and_mlp_ignores_conv_params() -> None:
 
 def test_vocabulary() -> None:
     assert MODEL_TYPES == ("cnn", "mlp")
-    assert MLP_PARAMS == COMMON_PARAMS
-    conv_only = {"conv_layers", "filters", "kernel_size", "pooling", "padding"}
-    assert conv_only == CNN_PARAMS - COMMON_PARAMS
-    assert PER_LAYER == {
+    cnn, mlp = set(params_for("cnn")), set(params_for("mlp"))
+    assert cnn - mlp == {"conv_layers", "filters", "kernel_size", "pooling", "padding"}
+    per_layer = {name: rule.layers for name, rule in RULES.items() if rule.layers}
+    assert per_layer == {
         "filters": "conv_layers",
         "kernel_size": "conv_layers",
         "pooling": "conv_layers",
         "dense_units": "dense_layers",
         "dropout": "dense_layers",
     }
-    for per_layer, counter in PER_LAYER.items():
-        assert {per_layer, counter} <= CNN_PARAMS
-    assert set(model_mod.DEFAULTS) == CNN_PARAMS
+    assert set(DEFAULTS) == cnn  # the defaults are the seed CNN's
 
 
 def test_model_and_training_never_import_optuna_or_mlflow() -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from fashion_models.plots import confusion_matrix_figure, save_png
+from fashion_models.plots import confusion_matrix_figure
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -57,14 +55,6 @@ def test_absent_classes_still_get_a_row_and_column() -> None:
 def test_bad_ids_raise(y_true: list[int], y_pred: list[int], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         confusion_matrix_figure(y_true, y_pred, CLASS_NAMES)
-
-
-def test_save_png_writes_a_png_in_new_folders(tmp_path: Path) -> None:
-    fig = confusion_matrix_figure([0, 1, 2, 3], [0, 1, 2, 2], CLASS_NAMES)
-    target = tmp_path / "artifacts" / "plots" / "confusion.png"
-    written = save_png(fig, str(target))
-    assert written == target
-    assert target.read_bytes()[:8] == PNG_MAGIC
 
 
 def test_no_pyplot_figures_are_left_open() -> None:

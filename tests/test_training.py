@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +15,6 @@ from fashion_models.training import (
     Evaluation,
     FitResult,
     NonFiniteLossError,
-    configure_threads,
     evaluate,
     fit,
 )
@@ -170,28 +166,3 @@ def test_evaluate_returns_loss_accuracy_and_class_ids(small_splits: Splits) -> N
     )
     assert result.loss == pytest.approx(keras_says["loss"], rel=1e-4)
     assert result.accuracy == pytest.approx(keras_says["accuracy"])
-
-
-def test_configure_threads_none_is_a_no_op() -> None:
-    configure_threads(None, None)  # TF is already running here; None must not touch it
-
-
-def test_configure_threads_sets_tf_pools_in_a_fresh_process() -> None:
-    script = textwrap.dedent(
-        """
-        import tensorflow as tf
-        from fashion_models.training import configure_threads
-        configure_threads(2, 1)
-        pools = tf.config.threading
-        print(pools.get_intra_op_parallelism_threads(), pools.get_inter_op_parallelism_threads())
-        tf.constant(1.0) + 1.0  # TF now runs ops: its pools are fixed
-        try:
-            configure_threads(3, None)
-        except RuntimeError as err:
-            print("refused:", "before TensorFlow runs its first op" in str(err))
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.split("\n")[:2] == ["2 1", "refused: True"]
