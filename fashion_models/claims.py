@@ -79,10 +79,17 @@ class NoLock:
         pass
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a `sqlite:///` URL; None for any other URL or path."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).resolve()
+    return None
+
+
 def local_file(url: str) -> Path | None:
     """The file of a SQLite URL or a journal path; None for a database server."""
     if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///")).resolve()
+        return sqlite_file(url)
     if "://" not in url:
         return Path(url).resolve()
     return None
@@ -103,7 +110,7 @@ def claim_lock(url: str, study_name: str, engine: sqlalchemy.engine.Engine | Non
 def store_init_lock(url: str) -> Iterator[None]:
     """Serialise creating a local SQLite store: workers starting together would otherwise race
     through its schema creation and migrations. Database servers need no such lock."""
-    path = local_file(url) if url.startswith("sqlite:///") else None
+    path = sqlite_file(url)
     if path is None:
         yield
         return

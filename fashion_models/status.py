@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from fashion_models.claims import local_file
 from fashion_models.config import StudyConfig
 from fashion_models.registry import best_completed_trial
 from fashion_models.study import build_storage, counts_by_state
@@ -20,9 +20,8 @@ def load_existing_study(config: StudyConfig) -> optuna.Study:
     (not even an empty database file) is created while finding out."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = config.storage
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    local = url.startswith("sqlite:///") or "://" not in url
-    if local and not Path(path).is_file():
+    path = local_file(url)
+    if path is not None and not path.is_file():
         raise _no_study(config, f"storage {url} does not exist")
     storage = build_storage(url)
     try:

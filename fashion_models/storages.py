@@ -12,7 +12,7 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
-from fashion_models.claims import ClaimLock, claim_lock, store_init_lock
+from fashion_models.claims import ClaimLock, claim_lock, sqlite_file, store_init_lock
 from fashion_models.config import StudyConfig
 from fashion_models.recovery import StaleTrialCallback
 
@@ -30,8 +30,9 @@ def build_storage(url: str, config: StudyConfig | None = None) -> optuna.storage
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
     engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
         # Writers queue for the lock instead of failing at once with "database is locked".
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
@@ -52,7 +53,7 @@ def build_storage(url: str, config: StudyConfig | None = None) -> optuna.storage
         with store_init_lock(url), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
-            if url.startswith("sqlite:///"):
+            if database is not None:
                 _use_wal(storage)
         return storage
     except Exception as exc:  # SQLAlchemy and driver errors vary by backend

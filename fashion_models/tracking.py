@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 import os
 from importlib.metadata import version
-from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 
+from fashion_models.claims import sqlite_file
 from fashion_models.plots import confusion_matrix_figure
 
 # Written into every logged model, so serving installs what the model was trained with
@@ -35,8 +35,9 @@ RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 def connect(uri: str) -> None:
     """Point MLflow tracking and registry at `uri` (a local SQLite file is created on demand)."""
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
 
@@ -44,10 +45,8 @@ def connect(uri: str) -> None:
 def default_artifact_location(uri: str) -> str | None:
     """Artifacts of a local SQLite store live beside it (MLflow's default is ./mlruns of the
     current directory, which would scatter them); a tracking server decides for itself."""
-    if uri.startswith("sqlite:///"):
-        db = Path(uri.removeprefix("sqlite:///")).resolve()
-        return (db.parent / "artifacts").as_uri()
-    return None
+    database = sqlite_file(uri)
+    return (database.parent / "artifacts").as_uri() if database is not None else None
 
 
 def ensure_experiment(name: str, uri: str) -> str:

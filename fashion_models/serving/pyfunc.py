@@ -27,6 +27,7 @@ from PIL import Image
 from fashion_models.data import CLASS_NAMES
 from fashion_models.serving.images import ImageError, as_bytes, decode
 from fashion_models.serving.preprocess import preprocess
+from fashion_models.tracking import MODEL_REQUIREMENTS
 
 SERVING_ARTIFACT = "serving_model"
 TOP_K = 3
@@ -36,7 +37,7 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec(DataType.binary, "image")]),
     params=ParamSchema([ParamSpec("errors", DataType.string, "raise")]),
 )
-_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("tensorflow", "keras", "numpy", "pandas", "pillow")]
+_REQUIREMENTS = [*MODEL_REQUIREMENTS, *(f"{p}=={version(p)}" for p in ("pandas", "pillow"))]
 
 
 @dataclass(frozen=True)
