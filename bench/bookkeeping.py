@@ -19,9 +19,9 @@ from pathlib import Path
 import mlflow
 import optuna
 
-from fashion_models.claims import claim_lock
-from fashion_models.storages import build_storage
-from fashion_models.tracking import TrialRun
+from fashion_models.search.claims import claim_lock
+from fashion_models.search.storages import build_storage
+from fashion_models.track.trial_run import TrialRun
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Trial throughput with 1 and 2 workers on this host (thread rule of fashion_models.workers).
+# Trial throughput with 1 and 2 workers on this host (thread rule of fashion_models.run.workers).
 # Usage: bench/throughput.sh [N_TRIALS]   (run from the repository root)
 set -eu
 N=${1:-8}

@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from fashion_models.data import (  # noqa: E402
+from fashion_models.train.data import (  # noqa: E402
     FILES,
     FashionMNIST,
     Splits,

@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from fashion_models.cli import main
-from fashion_models.yaml_source import ConfigError
+from fashion_models.spec.yaml_source import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 _SCRIPT = shutil.which("optuna-run", path=sysconfig.get_path("scripts"))

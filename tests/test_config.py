@@ -15,9 +15,9 @@ from typing import Any
 import optuna
 import pytest
 
-from fashion_models.config import StudyConfig, load_config
-from fashion_models.study import build_pruner, build_sampler
-from fashion_models.yaml_source import ConfigError
+from fashion_models.spec.components import build_pruner, build_sampler
+from fashion_models.spec.config import StudyConfig, load_config
+from fashion_models.spec.yaml_source import ConfigError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # QMCSampler and PatientPruner are experimental in Optuna; that is not what is tested here.

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_models import data
-from fashion_models.data import (
+from fashion_models.train import data
+from fashion_models.train.data import (
     CLASS_NAMES,
     DOWNLOAD_SOURCE,
     FILES,

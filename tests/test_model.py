@@ -10,9 +10,9 @@ from typing import Any
 import keras
 import pytest
 
-from fashion_models import model as model_mod
-from fashion_models.architecture import DEFAULTS, RULES, params_for
-from fashion_models.model import (
+from fashion_models.spec.vocabulary import DEFAULTS, RULES, params_for
+from fashion_models.train import model as model_mod
+from fashion_models.train.model import (
     MODEL_TYPES,
     OPTIMIZERS,
     ArchitectureError,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from fashion_models.plots import confusion_matrix_figure
+from fashion_models.train.plots import confusion_matrix_figure
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -11,17 +11,18 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from fashion_models.config import load_config
-from fashion_models.runner import run_study
+from fashion_models.errors import FatalError as FatalStudyError
+from fashion_models.run.runner import run_study
 from fashion_models.serving.pyfunc import load as load_serving_model
-from fashion_models.study import FatalStudyError
+from fashion_models.spec.config import load_config
 from tests.study_files import TINY_CNN, write_study
 
 pytestmark = pytest.mark.slow
 
 
 def _run(path: Path) -> tuple[optuna.Study, object]:
-    return run_study(load_config(path, env={}), echo=lambda _: None)
+    session, promotion = run_study(load_config(path, env={}), echo=lambda _: None)
+    return session.study, promotion
 
 
 def _runs(client: MlflowClient, experiment: str) -> list[mlflow.entities.Run]:

@@ -20,8 +20,8 @@ from optuna.distributions import (
 )
 from optuna.trial import FixedTrial
 
-from fashion_models.search_space import SearchSpace, load_search_space
-from fashion_models.yaml_source import ConfigError
+from fashion_models.spec.search_space import SearchSpace, load_search_space
+from fashion_models.spec.yaml_source import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))

@@ -15,17 +15,17 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from fashion_models import tracking
 from fashion_models.cli import main
-from fashion_models.config import load_config
-from fashion_models.data import CLASS_NAMES
-from fashion_models.lineage import lineage_tags
-from fashion_models.locks import lock_name, store_lock
-from fashion_models.registry import promote, register, trial_candidate
-from fashion_models.reports import class_slug
-from fashion_models.status import load_existing_study
-from fashion_models.study import open_study
-from fashion_models.study_run import ensure_study_run
+from fashion_models.search.study import load_existing_study, open_study
+from fashion_models.serving.pyfunc import log_serving_model
+from fashion_models.spec.config import load_config
+from fashion_models.track import experiment as tracking
+from fashion_models.track.lineage import lineage_tags
+from fashion_models.track.locks import lock_name, store_lock
+from fashion_models.track.registry import promote, register, trial_candidate
+from fashion_models.track.study_run import ensure_study_run
+from fashion_models.train.data import CLASS_NAMES
+from fashion_models.train.metrics import class_slug
 from tests.servers import BIN, free_port, get_json, serving
 from tests.study_files import TINY_CNN, write_study
 
@@ -215,9 +215,10 @@ def test_promote_gates_forces_and_stages(finished: Path) -> None:
     # Concurrent promotions of every trial into a fresh model: the best must end up holding.
     candidates = [trial_candidate("tiny", t) for t in ranked]
     for c in candidates:  # registered first: the race under test is the alias, not versioning
-        register(c, "race-model")
+        register(c, "race-model", log_serving_model)
     threads = [
-        threading.Thread(target=promote, args=(c, "race-model", "champion")) for c in candidates
+        threading.Thread(target=promote, args=(c, "race-model", "champion", log_serving_model))
+        for c in candidates
     ]
     for t in threads:
         t.start()
@@ -268,7 +269,7 @@ def test_workers_racing_for_the_study_run_share_one(tmp_path: Path) -> None:
     ids: list[str] = []
 
     def worker() -> None:
-        study = open_study(config)  # each worker joins the study on its own
+        study = open_study(config).study  # each worker joins the study on its own
         ids.append(ensure_study_run(study, experiment_id, config))
 
     threads = [threading.Thread(target=worker) for _ in range(4)]

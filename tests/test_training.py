@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from fashion_models.data import Splits
-from fashion_models.model import build
-from fashion_models.training import (
+from fashion_models.train.data import Splits
+from fashion_models.train.model import build
+from fashion_models.train.training import (
     Evaluation,
     FitResult,
     NonFiniteLossError,

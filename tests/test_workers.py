@@ -63,7 +63,7 @@ def test_workers_and_a_second_shell_share_one_sqlite_study(tmp_path: Path) -> No
     }
     assert pinned <= {"7", "5"} and pinned
     assert {r.data.tags["cuda_visible_devices"] for r in runs} <= {"7", "5", "7,5"}
-    assert {r.data.tags["device"] for r in runs} == {"CPU"}
+    assert {r.data.tags["lineage.device"] for r in runs} == {"CPU"}
     # The thread rule: 2 workers started together on this host share its cores.
     threads = max(1, len(__import__("os").sched_getaffinity(0)) // 2)
     for run in runs:

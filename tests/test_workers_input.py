@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fashion_models.workers import (
+from fashion_models.run.workers import (
     GpuListError,
     parse_gpus,
     threads_per_worker,

@@ -19,7 +19,7 @@ import sqlalchemy
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from fashion_models.claims import store_init_lock
+from fashion_models.search.claims import store_init_lock
 
 OPTUNA_RUN = str(Path(sys.executable).parent / "optuna-run")
 PG_SERVER = "postgres@127.0.0.1:5432"

@@ -17,14 +17,15 @@ import keras
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from fashion_models.data import CLASS_NAMES
+from fashion_models.errors import FatalError
 from fashion_models.serving.images import ImageError, read_file
 from fashion_models.serving.pyfunc import prepare, prepare_all
+from fashion_models.train.data import CLASS_NAMES
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
-class CatalogError(Exception):
+class CatalogError(FatalError):
     """The index cannot be used (missing, unreadable, or made by another model version)."""
 
 

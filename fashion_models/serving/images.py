@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from fashion_models.errors import UserError
+
 MAX_BYTES = 20 * 1024 * 1024  # 20 MiB: a phone photo is 2-10 MiB
 MAX_PIXELS = 40_000_000  # 40 megapixels, about 160 MB once decoded to RGBA
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -23,7 +25,7 @@ FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-class ImageError(ValueError):
+class ImageError(UserError, ValueError):
     """This image cannot be used; the message says why."""
 
 

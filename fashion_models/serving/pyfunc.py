@@ -24,10 +24,10 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 from PIL import Image
 
-from fashion_models.data import CLASS_NAMES
 from fashion_models.serving.images import ImageError, as_bytes, decode
 from fashion_models.serving.preprocess import preprocess
-from fashion_models.tracking import MODEL_REQUIREMENTS
+from fashion_models.train.data import CLASS_NAMES
+from fashion_models.train.model import MODEL_REQUIREMENTS
 
 SERVING_ARTIFACT = "serving_model"
 TOP_K = 3

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fashion_models import tracking
-from fashion_models.config import load_config
-from fashion_models.data import FashionMNIST, Splits, make_splits
-from fashion_models.runner import run_study
+from fashion_models.run.runner import run_study
+from fashion_models.spec.config import load_config
+from fashion_models.track import experiment as tracking
+from fashion_models.train.data import FashionMNIST, Splits, make_splits
 
 # Two epochs on 4,800 images: about 80% test accuracy in a few seconds on 2 cores.
 SPACE = """

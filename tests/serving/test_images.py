@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashion_models.data import FashionMNIST
 from fashion_models.serving.images import ImageError, as_bytes, decode
 from fashion_models.serving.preprocess import preprocess
+from fashion_models.train.data import FashionMNIST
 from tests.serving.photos import photo, png
 
 

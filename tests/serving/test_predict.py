@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from fashion_models.cli import main
-from fashion_models.data import CLASS_NAMES
 from fashion_models.serving import pyfunc
+from fashion_models.train.data import CLASS_NAMES
 from tests.serving.conftest import Champion
 from tests.serving.photos import photo
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fashion_models.data import CLASS_NAMES
+from fashion_models.train.data import CLASS_NAMES
 from tests.serving.conftest import Champion
 from tests.serving.photos import photo
 

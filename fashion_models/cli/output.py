@@ -1,0 +1,96 @@
+"""What the CLI prints: the end-of-study summary, the promotion line, the status table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from fashion_models.search.queries import best_completed_trial, counts_by_state
+from fashion_models.spec.sections import StudyConfig
+from fashion_models.track.registry import Promotion
+
+
+def print_summary(
+    config: StudyConfig,
+    study: optuna.Study,
+    promotion: Promotion | None,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Best value and params, trial counts by state, where to look in MLflow."""
+    counts = ", ".join(
+        f"{n} {state.lower()}" for state, n in sorted(counts_by_state(study).items())
+    )
+    echo(f"\nstudy {study.study_name!r}: {counts}")
+    best = best_completed_trial(study)
+    if best is None:
+        echo("no completed trial yet")
+    else:
+        echo(
+            f"best trial {best.number}: {config.study.metric} = {best.value:.4f}, "
+            f"test accuracy = {best.user_attrs.get('test_accuracy', float('nan')):.4f}"
+        )
+        for name, value in sorted(best.params.items()):
+            shown = f"{value:.6g}" if isinstance(value, float) else value  # 0.30000000000000004
+            echo(f"  {name} = {shown}")
+    echo(f"MLflow: experiment {config.tracking.experiment!r} at {config.tracking.uri}")
+    if promotion is not None:
+        echo(promotion_line(promotion))
+
+
+def promotion_line(p: Promotion) -> str:
+    """One line on what happened in the registry (end of a study, `optuna-run promote`)."""
+    holder = "now holds" if p.promoted else "does not take"
+    return (
+        f"registry: {p.model_name} version {p.version} (trial {p.trial}, test accuracy "
+        f"{p.test_accuracy:.4f}) {holder} @{p.alias}: {p.reason}"
+    )
+
+
+def status_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, default=str)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def status_table(data: dict[str, Any]) -> str:
+    """A fixed-width table of the trials, then counts and the best trial."""
+    headers = ["#", "state", data["metric"], "test_acc", "params", "secs", "pruned@", "run id"]
+    rows = [
+        [
+            str(t["number"]),
+            t["state"],
+            _fmt(t["value"]),
+            _fmt(t["test_accuracy"]),
+            " ".join(f"{k}={_fmt(v)}" for k, v in sorted(t["params"].items())),
+            _fmt(t["duration_s"]),
+            _fmt(t["pruned_at_step"]),
+            t["run_id"] or "-",
+        ]
+        for t in data["trials"]
+    ]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [headers, *rows]
+    ]
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(data["counts"].items()))
+    lines.append(
+        f"\nstudy {data['study']!r}: {counts or 'no trials'} (n_trials {data['n_trials']})"
+    )
+    best = data["best"]
+    if best is None:
+        lines.append("best: no complete trial yet")
+    else:
+        lines.append(
+            f"best: trial {best['number']}, {data['metric']} = {_fmt(best['value'])}, "
+            f"test accuracy = {_fmt(best['test_accuracy'])}, run {best['run_id']}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""The final retrain: after the search, the best configuration is trained again (on train +
+validation by default), evaluated once on the test set and logged as its own run under the
+study run. Its model is the one registered.
+
+Done once per (best trial, epochs, data): the result is kept in the study's user attrs, so a
+second worker, or a second invocation of a finished study, reuses it instead of retraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import mlflow
+import numpy as np
+import optuna
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from fashion_models.errors import FatalError
+from fashion_models.run.session import StudySession, study_splits
+from fashion_models.run.training_run import train_and_log
+from fashion_models.search.queries import best_completed_trial
+from fashion_models.spec.sections import FinalSection, StudyConfig
+from fashion_models.track.lineage import lineage_tags
+from fashion_models.track.locks import lock_name, store_lock
+from fashion_models.track.registry import Candidate
+from fashion_models.track.study_run import PARENT_TAG
+from fashion_models.track.trial_run import TrialRun
+from fashion_models.train.devices import device_tags
+
+FINAL_ATTR = "final_retrain"
+
+
+def final_candidate(session: StudySession, echo: Callable[[str], None] = print) -> Candidate | None:
+    """The final model of the study (trained now, or found from an earlier call)."""
+    study, config, experiment_id = session.study, session.config, session.experiment_id
+    best, final = best_completed_trial(study), config.final
+    if best is None or final is None:
+        return None
+    key = f"trial={best.number} epochs={final.epochs} on={final.on}"
+    # A retrain can take longer than the default stale limit: only a lock older than the
+    # longest wait counts as left by a killed process.
+    name = lock_name("final", experiment_id, study.study_name)
+    with store_lock(name, timeout=3600, stale_after=3600):
+        done = _reusable(study.user_attrs.get(FINAL_ATTR), key)
+        if done is None:
+            echo(f"final retrain of trial {best.number} ({final.on}) ...")
+            try:
+                done = _retrain(session, best)
+            except Exception as exc:  # noqa: BLE001 - the trials are kept; say why it stopped
+                raise FatalError(
+                    f"final retrain of trial {best.number} failed: {type(exc).__name__}: {exc}; "
+                    "the trials are kept, and the next run retries the retrain"
+                ) from exc
+            done = {"key": key, "trial": best.number, "on": final.on, **done}
+            study.set_user_attr(FINAL_ATTR, done)
+    echo(f"final retrain: test accuracy = {done['test_accuracy']:.4f} (run {done['run_id']})")
+    return _candidate(study, best, done)
+
+
+def recorded_final(study: optuna.Study) -> Candidate | None:
+    """The final retrain recorded for the study's current best trial, if any."""
+    best, done = best_completed_trial(study), study.user_attrs.get(FINAL_ATTR)
+    if best is None or not isinstance(done, dict) or done.get("trial") != best.number:
+        return None
+    return _candidate(study, best, done)
+
+
+def _candidate(
+    study: optuna.Study, best: optuna.trial.FrozenTrial, done: dict[str, Any]
+) -> Candidate:
+    return Candidate(
+        study=study.study_name,
+        trial=best.number,
+        run_id=str(done["run_id"]),
+        model_uri=str(done["model_uri"]),
+        test_accuracy=float(done["test_accuracy"]),
+        tags={
+            "final_retrain": "true",
+            "final_on": str(done.get("on")),
+            "objective_value": f"{best.value:.6f}",
+        },
+    )
+
+
+def _reusable(done: Any, key: str) -> dict[str, Any] | None:
+    if not isinstance(done, dict) or done.get("key") != key:
+        return None
+    try:
+        run = MlflowClient().get_run(str(done["run_id"]))
+    except MlflowException:
+        return None  # another tracking store, or the run was purged: train again
+    return done if run.info.lifecycle_stage == "active" else None
+
+
+def final_params(config: StudyConfig, best: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """Every param of the best trial, fixed ones included, with the final epochs."""
+    params = config.search_space.suggest(optuna.trial.FixedTrial(best.params))
+    if config.final is not None and config.final.epochs is not None:
+        params["epochs"] = config.final.epochs
+    return params
+
+
+def _retrain(session: StudySession, best: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    config, study = session.config, session.study
+    splits = session.splits or study_splits(config)  # the parent of --workers loads it now
+    final = config.final or FinalSection()
+    params, seed = final_params(config, best), config.study.seed + best.number
+    tags = {
+        "seed": str(seed),
+        "optuna.kind": "final",
+        PARENT_TAG: session.study_run_id,
+        **lineage_tags(),
+        **device_tags(),
+    }
+    fit_on = (splits.x_train, splits.y_train)
+    if final.on == "train+validation":
+        fit_on = (
+            np.concatenate([splits.x_train, splits.x_val]),
+            np.concatenate([splits.y_train, splits.y_val]),
+        )
+    with TrialRun(session.experiment_id, study.study_name, best.number, tags) as run:
+        mlflow.set_tag("mlflow.runName", f"{study.study_name}-final")
+        run.log_params({"model": config.search_space.model, "final_on": final.on, **params})
+        # With train+validation the val_* numbers are on images seen in training: logged for
+        # completeness, never used to choose anything.
+        trained = train_and_log(run, config.search_space.model, params, seed, splits, fit_on=fit_on)
+        mlflow.log_metric("train_images", float(len(fit_on[1])))
+        run.mark("COMPLETE")
+    return {
+        "run_id": run.run_id,
+        "model_uri": trained.model_uri,
+        "test_accuracy": trained.test.accuracy,
+    }

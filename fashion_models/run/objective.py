@@ -1,0 +1,99 @@
+"""One trial: suggest params -> train and log (training_run.py) with pruning -> record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from optuna_integration.keras import KerasPruningCallback
+
+from fashion_models.errors import TrialError
+from fashion_models.run.recovery import record_interruption
+from fashion_models.run.session import StudySession
+from fashion_models.run.training_run import train_and_log
+from fashion_models.track import reports
+from fashion_models.track.lineage import lineage_tags
+from fashion_models.track.study_run import PARENT_TAG
+from fashion_models.track.trial_run import EpochMetrics, TrialRun
+from fashion_models.train.devices import device_tags
+
+
+class TrialFailed(TrialError):
+    """This trial failed for a reason of its own; the reason is stored on the trial."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Callable Optuna objective over a session (data loaded once per worker)."""
+
+    session: StudySession
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._trial(trial)
+        except KeyboardInterrupt as exc:
+            record_interruption(trial, exc, self.session.config.tracking.experiment)
+            raise
+
+    def _trial(self, trial: optuna.Trial) -> float:
+        config, session = self.session.config, self.session
+        params = config.search_space.suggest(trial)
+        seed = config.study.seed + trial.number
+        trial.set_user_attr("seed", seed)
+        # Nested under the study run; lineage says which code, data and machine made it.
+        tags = {
+            "seed": str(seed),
+            PARENT_TAG: session.study_run_id,
+            **lineage_tags(),
+            **device_tags(),
+        }
+        with TrialRun(session.experiment_id, config.study.name, trial.number, tags) as run:
+            trial.set_user_attr("mlflow_run_id", run.run_id)
+            run.log_params({"model": config.search_space.model, **params})
+            epochs = EpochMetrics()
+            try:
+                value = self._train(trial, run, params, seed, epochs)
+            except optuna.TrialPruned:
+                trial.set_user_attr("pruned_at_epoch", epochs.last_epoch)
+                run.mark("PRUNED", pruned_at_epoch=epochs.last_epoch)
+                reports.log_pruned(epochs.last_epoch, epochs.history)
+                raise
+            except Exception as exc:  # noqa: BLE001
+                # A trial error fails this trial alone: the expected ones (ArchitectureError,
+                # NonFiniteLossError, running out of memory) and any other (a passing MLflow
+                # error); workers.max_consecutive_failures stops a study that fails throughout.
+                reason = f"{type(exc).__name__}: {exc}"
+                trial.set_user_attr("fail_reason", reason)
+                run.mark("FAIL", fail_reason=reason)
+                raise TrialFailed(reason) from exc
+            run.mark("COMPLETE")
+            return value
+
+    def _train(
+        self,
+        trial: optuna.Trial,
+        run: TrialRun,
+        params: dict[str, object],
+        seed: int,
+        epochs: EpochMetrics,
+    ) -> float:
+        config, splits = self.session.config, self.session.splits
+        if splits is None:
+            raise TrialFailed("this process holds no data splits: it runs no trials")
+        metric = config.study.metric
+        trained = train_and_log(
+            run, config.search_space.model, params, seed, splits,
+            epoch_metrics=epochs,
+            callbacks=[KerasPruningCallback(trial, monitor=metric)],
+        )  # fmt: skip
+        history = trained.fit.history
+        run.log_final(
+            {
+                "final_val_accuracy": float(history["val_accuracy"][-1]),
+                "final_val_loss": float(history["val_loss"][-1]),
+            }
+        )
+        trial.set_user_attr("test_accuracy", trained.test.accuracy)
+        trial.set_user_attr("param_count", trained.param_count)
+        trial.set_user_attr("mlflow_model_uri", trained.model_uri)
+        return float(history[metric][-1])

@@ -1,0 +1,87 @@
+"""The registry side of a study that exists: register its model (servable, wrapped by
+serving's pyfunc), promote a chosen trial, redraw its figures. Behind the end of a study and
+`optuna-run promote` / `optuna-run report`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from fashion_models.errors import ArgumentError
+from fashion_models.run.final import recorded_final
+from fashion_models.search.queries import best_completed_trial
+from fashion_models.search.study import load_existing_study
+from fashion_models.serving.pyfunc import log_serving_model
+from fashion_models.spec.sections import StudyConfig
+from fashion_models.track.experiment import connect, open_tracking
+from fashion_models.track.registry import (
+    Candidate,
+    Promotion,
+    promote,
+    register_best,
+    trial_candidate,
+)
+from fashion_models.track.study_run import ensure_study_run, refresh_study_run
+
+
+def register_study_model(
+    study: optuna.Study, config: StudyConfig, candidate: Candidate | None = None
+) -> Promotion | None:
+    """Register the study's model (the best trial's, or `candidate`) as a servable model and
+    apply the file's promotion rule."""
+    return register_best(study, config.registry, log_serving_model, candidate)
+
+
+def report(config: StudyConfig, echo: Callable[[str], None] = print) -> list[str]:
+    """Redraw the study figures on the study run (created if the study predates it)."""
+    study = load_existing_study(config)
+    run_id = ensure_study_run(study, open_tracking(config), config)
+    written = refresh_study_run(study, config, run_id)
+    echo(
+        f"study run {run_id} in experiment {config.tracking.experiment!r} at {config.tracking.uri}"
+    )
+    for name in written:
+        echo(f"  {name}")
+    return written
+
+
+def promote_study_model(
+    config: StudyConfig,
+    trial_number: int | None,
+    alias: str,
+    *,
+    force: bool = False,
+    stage: str | None = None,
+) -> Promotion:
+    """Register trial N's model (default: the study's model, its final retrain if one was
+    recorded) and move `alias` to it under the same rule as the end of a study."""
+    study = load_existing_study(config)
+    candidate = _candidate(study, trial_number)
+    connect(config.tracking.uri)
+    name = config.registry.model_name
+    return promote(candidate, name, alias, log_serving_model, force=force, stage=stage)
+
+
+def _candidate(study: optuna.Study, number: int | None) -> Candidate:
+    if number is None:
+        final = recorded_final(study)
+        if final is not None:
+            return final
+        best = best_completed_trial(study)
+        if best is None:
+            raise ArgumentError("the study has no complete trial to promote")
+        number = best.number
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise ArgumentError(f"--trial {number}: no such trial (the study has {len(trials)})")
+    trial = trials[number]
+    if trial.state != TrialState.COMPLETE:
+        raise ArgumentError(
+            f"--trial {number} is {trial.state.name}; only complete trials have a model"
+        )
+    candidate = trial_candidate(study.study_name, trial)
+    if candidate is None:
+        raise ArgumentError(f"--trial {number} logged no model")
+    return candidate

@@ -1,0 +1,57 @@
+"""The session of one process on one study: everything a worker needs for the life of the
+study, made once (data, the open study with its sampler and claim lock, the MLflow experiment,
+the study run) and passed down to the objective and the final retrain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+
+from fashion_models.run.recovery import StaleTrialCallback
+from fashion_models.search.study import StudyHandle, open_study
+from fashion_models.spec.sections import StudyConfig
+from fashion_models.track.experiment import open_tracking
+from fashion_models.track.study_run import ensure_study_run
+from fashion_models.train.data import Splits, load_fashion_mnist, make_splits
+
+
+@dataclass(frozen=True)
+class StudySession:
+    config: StudyConfig
+    handle: StudyHandle
+    experiment_id: str
+    study_run_id: str  # the MLflow run the trial runs nest under
+    splits: Splits | None  # None where no trial runs (the parent of --workers)
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.handle.study
+
+
+def study_splits(config: StudyConfig) -> Splits:
+    """The study's train / validation / test images, as its data section asks."""
+    d = config.data
+    return make_splits(
+        load_fashion_mnist(),
+        validation_split=d.validation_split,
+        train_size=d.train_size,
+        test_size=d.test_size,
+        seed=config.study.seed,
+    )
+
+
+def open_session(config: StudyConfig, *, runs_trials: bool = True) -> StudySession:
+    """Open (or create) the study and its MLflow side once. The data is checked before
+    anything is written; it is split only where trials run (`runs_trials`), and only such a
+    process joins the study as a worker."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    splits = study_splits(config) if runs_trials else None
+    if splits is None:
+        load_fashion_mnist()  # missing or corrupt data stops us before either store is written
+    stale = StaleTrialCallback(config.tracking.experiment, config.workers.grace_period)
+    # The study first: an unreachable storage must not leave an MLflow store behind.
+    handle = open_study(config, join=runs_trials, stale_trial_callback=stale)
+    experiment_id = open_tracking(config)
+    study_run_id = ensure_study_run(handle.study, experiment_id, config)
+    return StudySession(config, handle, experiment_id, study_run_id, splits)

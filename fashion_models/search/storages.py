@@ -1,0 +1,72 @@
+"""Optuna storages: SQLite on one host, PostgreSQL across hosts, a journal file; heartbeats."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial
+
+from fashion_models.errors import StoreError
+from fashion_models.search.claims import store_init_lock
+from fashion_models.spec.sections import WorkersSection
+from fashion_models.spec.stores import sqlite_file
+
+StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+def build_storage(
+    url: str,
+    workers: WorkersSection | None = None,
+    stale_trial_callback: StaleTrialCallback | None = None,
+) -> optuna.storages.BaseStorage:
+    """An RDB storage for SQLAlchemy URLs (with heartbeats when `workers` is given; a trial
+    whose heartbeat stops goes to `stale_trial_callback`), a journal file for plain paths (no
+    heartbeats: Optuna's journal storage has none)."""
+    if "://" not in url:
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(url))
+    engine_kwargs: dict[str, Any] = {}
+    database = sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        # Writers queue for the lock instead of failing at once with "database is locked".
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    else:
+        # Per worker process: the main thread, the heartbeat thread and the claim lock each
+        # hold one connection; pre-ping replaces connections a server or proxy dropped.
+        engine_kwargs.update(pool_pre_ping=True, pool_size=3, max_overflow=2)
+    heartbeat: dict[str, Any] = {}
+    if workers is not None:
+        heartbeat = {
+            "heartbeat_interval": workers.heartbeat_interval,
+            "grace_period": workers.grace_period,
+            "heartbeat_stale_trial_callback": stale_trial_callback,
+        }
+    try:
+        with store_init_lock(url), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+            if database is not None:
+                _use_wal(storage)
+        return storage
+    except Exception as exc:  # SQLAlchemy and driver errors vary by backend
+        raise StoreError(f"cannot open the Optuna storage {url}: {exc}") from exc
+
+
+def has_heartbeats(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether trials of this storage send heartbeats (so a dead worker's trial is found)."""
+    # Optuna 5.0's own check (is_heartbeat_enabled) is private; RDBStorage's interval is public.
+    return isinstance(storage, RDBStorage) and storage.get_heartbeat_interval() is not None
+
+
+def _use_wal(storage: RDBStorage) -> None:
+    # Write-ahead logging lets readers (workers counting trials) go on while one worker
+    # writes; the setting is stored in the database file, so once is enough.
+    with storage.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")

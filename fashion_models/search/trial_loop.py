@@ -1,0 +1,143 @@
+"""The trial loop of one worker: claim a slot, run one trial, repeat until the study holds
+exactly n_trials complete or pruned trials. Safe with any number of workers on one study."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from fashion_models.errors import FatalError
+from fashion_models.search.claims import ClaimLock
+from fashion_models.search.queries import best_completed_trial, counted_trials
+from fashion_models.search.signals import stop_on_signals
+from fashion_models.search.study import StudyHandle
+from fashion_models.spec.sections import StudyConfig
+
+POLL_SECONDS = 1.0  # how often a worker waiting for a free slot looks again
+Objective = Callable[[optuna.Trial], float]
+
+
+@dataclass
+class ConsecutiveFailures:
+    """Stops the worker after `limit` failed trials in a row, rather than burning the budget."""
+
+    limit: int  # workers.max_consecutive_failures
+    count: int = 0
+    tripped: bool = False
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.count = self.count + 1 if trial.state == TrialState.FAIL else 0
+        self.tripped = self.count >= self.limit
+
+
+def progress_printer(config: StudyConfig, echo: Callable[[str], None]) -> Callable[..., None]:
+    """One line per finished trial: state, value, best so far, duration."""
+
+    def report(study: optuna.Study, trial: FrozenTrial) -> None:
+        seconds = (trial.duration.total_seconds()) if trial.duration else 0.0
+        value = f"{config.study.metric}={trial.value:.4f}" if trial.value is not None else ""
+        if trial.state == TrialState.PRUNED:
+            value = f"pruned at epoch {trial.last_step}"
+        elif trial.state == TrialState.FAIL:
+            value = str(trial.user_attrs.get("fail_reason", "failed"))
+        leader = best_completed_trial(study)
+        best = "no completed trial yet"
+        if leader is not None and leader.value is not None:
+            best = f"best={leader.value:.4f} (trial {leader.number})"
+        done = f"{counted_trials(study)}/{config.study.n_trials}"
+        echo(f"[{done}] trial {trial.number} {trial.state.name} {value}  {best}  {seconds:.1f}s")
+
+    return report
+
+
+def run_trials(
+    config: StudyConfig,
+    handle: StudyHandle,
+    objective: Objective,
+    catch: tuple[type[Exception], ...],
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Run trials until the study holds exactly n_trials complete or pruned ones (or the
+    timeout). Safe with any number of workers on the same study: see `claims`. Trials that
+    raise one of `catch` fail alone; failures.limit of them in a row stop the worker."""
+    study, lock = handle.study, handle.lock
+    if counted_trials(study) >= config.study.n_trials:
+        echo(
+            f"the study already holds {config.study.n_trials} complete or pruned trials "
+            "(study.n_trials): nothing to run; raise n_trials to run more"
+        )
+        return
+    failures = ConsecutiveFailures(config.workers.max_consecutive_failures)
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
+        failures,
+        progress_printer(config, echo),
+    ]
+    timeout, started = config.study.timeout, time.monotonic()
+    with stop_on_signals():
+        while not failures.tripped and (timeout is None or time.monotonic() - started < timeout):
+            slot = _claim(handle, config.study.n_trials)
+            if slot == "done" or _grid_exhausted(study):
+                if slot == "run":
+                    lock.release()
+                break
+            if slot == "wait":
+                time.sleep(POLL_SECONDS)
+                continue
+            try:
+                study.optimize(
+                    _releasing(objective, lock),
+                    n_trials=1, catch=catch, gc_after_trial=True, callbacks=callbacks,
+                )  # fmt: skip
+            finally:
+                lock.release()
+    if failures.tripped:
+        raise FatalError(
+            f"stopped after {failures.limit} failed trials in a row "
+            f"({time.monotonic() - started:.0f}s); see each trial's fail_reason "
+            "(workers.max_consecutive_failures sets the limit)"
+        )
+
+
+def _grid_exhausted(study: optuna.Study) -> bool:
+    """A grid study ends with its grid, even short of n_trials (as GridSampler's own stop())."""
+    sampler = study.sampler
+    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
+
+
+def _claim(handle: StudyHandle, n_trials: int) -> str:
+    """ "run" (the lock is held: the caller creates the trial), "wait" or "done".
+
+    Running trials hold their slot: a worker waits while counted + running trials fill the
+    study, because a running trial that fails frees its slot for a retry. Without heartbeats
+    a dead worker's trial would hold its slot forever, so there a full study is done."""
+    study, lock, heartbeats = handle.study, handle.lock, handle.heartbeats
+    lock.acquire()
+    try:
+        if heartbeats:  # a dead worker's trial frees its slot (and is queued again)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+        counted = counted_trials(study)
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    except BaseException:
+        lock.release()
+        raise
+    if counted < n_trials and counted + running < n_trials:
+        return "run"
+    lock.release()
+    return "wait" if counted < n_trials and heartbeats else "done"
+
+
+def _releasing(objective: Objective, lock: ClaimLock) -> Objective:
+    """The objective, releasing the claim lock as soon as Optuna has created the trial."""
+
+    def run(trial: optuna.Trial) -> float:
+        lock.release()
+        return objective(trial)
+
+    return run

@@ -1,0 +1,272 @@
+"""Study files -> a frozen, typed StudyConfig. Every user error is raised here, at load."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from fashion_models.spec.components import PRUNERS, SAMPLERS
+from fashion_models.spec.search_space import load_search_space
+from fashion_models.spec.sections import (
+    DEFAULT_STORAGE,
+    DEFAULT_TRACKING_URI,
+    FINAL_DATA,
+    METRIC_DIRECTIONS,
+    PROMOTE_RULES,
+    ComponentSection,
+    DataSection,
+    FinalSection,
+    RegistrySection,
+    StudyConfig,
+    StudySection,
+    TrackingSection,
+    WorkersSection,
+)
+from fashion_models.spec.yaml_source import ConfigError, KeyPath, YamlDocument, describe, load_yaml
+
+_TOP_KEYS = (
+    "study",
+    "storage",
+    "sampler",
+    "pruner",
+    "search_space",
+    "data",
+    "tracking",
+    "registry",
+    "workers",
+    "final",
+)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StudyConfig:
+    """Load and validate a study file and its search space (nothing is written anywhere)."""
+    env = os.environ if env is None else env
+    doc = load_yaml(path)
+    top = _mapping(doc, (), doc.data, _TOP_KEYS, required=("study", "search_space"))
+    study = _study(doc, top["study"])
+    space_name = top["search_space"]
+    if not isinstance(space_name, str) or not space_name:
+        raise doc.error(
+            ("search_space",),
+            f"expected a path to a search-space file, found {describe(space_name)}",
+        )
+    space_path = (doc.path.parent / space_name).resolve()
+    if not space_path.is_file():
+        raise doc.error(("search_space",), f"search-space file not found: {space_path}")
+    storage = _url(doc, ("storage",), top.get("storage", DEFAULT_STORAGE), env, "OPTUNA_STORAGE")
+    return StudyConfig(
+        path=doc.path,
+        study=study,
+        storage=storage,
+        sampler=_component(doc, ("sampler",), top.get("sampler", {"type": "tpe"}), tuple(SAMPLERS)),
+        pruner=_component(doc, ("pruner",), top.get("pruner", {"type": "median"}), tuple(PRUNERS)),
+        search_space=load_search_space(space_path),
+        data=_data(doc, top.get("data", {})),
+        tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
+        registry=_registry(doc, top.get("registry", {})),
+        workers=_workers(doc, top.get("workers", {})),
+        final=_final(doc, top["final"]) if "final" in top else None,
+        source=doc,
+    )
+
+
+def _mapping(
+    doc: YamlDocument,
+    key: KeyPath,
+    value: Any,
+    allowed: tuple[str, ...],
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise doc.error(key, f"expected a mapping, found {describe(value)}")
+    for name in value:
+        if name not in allowed:
+            raise doc.error((*key, name), f"unknown key (allowed: {', '.join(allowed)})")
+    for name in required:
+        if name not in value:
+            raise doc.error(key, f"missing required key {name!r}")
+    return value
+
+
+def _string(doc: YamlDocument, key: KeyPath, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise doc.error(key, f"expected a non-empty string, found {describe(value)}")
+    return value
+
+
+def _int(doc: YamlDocument, key: KeyPath, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise doc.error(key, f"expected an integer >= {minimum}, found {describe(value)}")
+    return value
+
+
+def _study(doc: YamlDocument, raw: Any) -> StudySection:
+    allowed = ("name", "direction", "metric", "n_trials", "timeout", "seed")
+    raw = _mapping(doc, ("study",), raw, allowed, required=("name", "n_trials"))
+    metric = raw.get("metric", "val_accuracy")
+    if metric not in METRIC_DIRECTIONS:
+        raise doc.error(
+            ("study", "metric"),
+            f"expected one of {list(METRIC_DIRECTIONS)}, found {describe(metric)}",
+        )
+    direction = raw.get("direction", METRIC_DIRECTIONS[metric])
+    if direction not in ("maximize", "minimize"):
+        raise doc.error(
+            ("study", "direction"), f"expected maximize or minimize, found {describe(direction)}"
+        )
+    if direction != METRIC_DIRECTIONS[metric]:
+        raise doc.error(
+            ("study", "direction"),
+            f"{metric} must be {METRIC_DIRECTIONS[metric]}d, found {direction!r}",
+        )
+    timeout = raw.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise doc.error(
+            ("study", "timeout"), f"expected a number of seconds > 0, found {describe(timeout)}"
+        )
+    return StudySection(
+        name=_string(doc, ("study", "name"), raw["name"]),
+        n_trials=_int(doc, ("study", "n_trials"), raw["n_trials"], 1),
+        metric=metric,
+        direction=direction,
+        timeout=timeout,
+        seed=_int(doc, ("study", "seed"), raw.get("seed", 0), 0),
+    )
+
+
+def _component(
+    doc: YamlDocument, key: KeyPath, raw: Any, types: tuple[str, ...]
+) -> ComponentSection:
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict):
+        raise doc.error(key, f"expected a mapping with a type key, found {describe(raw)}")
+    kind = raw.get("type")
+    if kind not in types:
+        raise doc.error((*key, "type"), f"expected one of {list(types)}, found {describe(kind)}")
+    kwargs = {k: v for k, v in raw.items() if k != "type"}
+    if key == ("pruner",) and kind == "patient":
+        inner = kwargs.get("wrapped_pruner", {"type": "median"})
+        others = tuple(t for t in types if t != "patient")
+        kwargs["wrapped_pruner"] = _component(doc, (*key, "wrapped_pruner"), inner, others)
+    return ComponentSection(kind, kwargs, ".".join(map(str, key)))
+
+
+def _data(doc: YamlDocument, raw: Any) -> DataSection:
+    raw = _mapping(doc, ("data",), raw, ("validation_split", "train_size", "test_size"))
+    split = raw.get("validation_split", 0.2)
+    if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
+        raise doc.error(
+            ("data", "validation_split"), f"expected a number in (0, 1), found {describe(split)}"
+        )
+    sizes = {}
+    for name, most in (("train_size", 60_000), ("test_size", 10_000)):
+        value = raw.get(name)
+        if value is not None:
+            value = _int(doc, ("data", name), value, 100)
+            if value > most:
+                raise doc.error(("data", name), f"expected at most {most:,}, found {value:,}")
+        sizes[name] = value
+    pool = sizes["train_size"] or 60_000
+    held_out = round(pool * split)
+    if min(held_out, pool - held_out) < 10:  # every class needs a place in both splits
+        raise doc.error(
+            ("data", "validation_split"),
+            f"expected a split leaving at least 10 images on each side of {pool:,} training "
+            f"images, found {split} ({held_out:,} for validation)",
+        )
+    return DataSection(float(split), sizes["train_size"], sizes["test_size"])
+
+
+def _tracking(
+    doc: YamlDocument, raw: Any, study_name: str, env: Mapping[str, str]
+) -> TrackingSection:
+    raw = _mapping(doc, ("tracking",), raw, ("uri", "experiment"))
+    uri = _url(
+        doc, ("tracking", "uri"), raw.get("uri", DEFAULT_TRACKING_URI), env, "MLFLOW_TRACKING_URI"
+    )
+    experiment = _string(doc, ("tracking", "experiment"), raw.get("experiment", study_name))
+    return TrackingSection(uri, experiment)
+
+
+def _url(doc: YamlDocument, key: KeyPath, value: Any, env: Mapping[str, str], var: str) -> str:
+    """The storage or tracking URL, from the environment variable if set; checked offline."""
+    url = env.get(var) or _string(doc, key, value)
+    tracking = key[0] == "tracking"
+    problem = _url_problem(url, tracking)
+    if problem is None:
+        return url
+    if env.get(var):
+        raise ConfigError(doc.path, f"{var} (environment)", f"{problem}, found {url!r}")
+    raise doc.error(key, f"{problem}, found {url!r}")
+
+
+def _url_problem(url: str, tracking: bool) -> str | None:
+    expected = (
+        "expected an MLflow tracking URI (sqlite:///..., postgresql+psycopg://..., http(s)://...)"
+        if tracking
+        else "expected an SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...) "
+        "or a journal file path"
+    )
+    if "://" not in url:
+        return expected if tracking else None
+    if tracking and url.split("://")[0] in ("http", "https", "databricks"):
+        return None
+    try:
+        make_url(url).get_dialect()  # imports the dialect and driver; connects to nothing
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        return f"{expected}: {exc}"
+    return None
+
+
+def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
+    raw = _mapping(doc, ("registry",), raw, ("model_name", "alias", "promote"))
+    defaults = RegistrySection()
+    promote = raw.get("promote", defaults.promote)
+    if promote not in PROMOTE_RULES:
+        raise doc.error(
+            ("registry", "promote"),
+            f"expected one of {list(PROMOTE_RULES)}, found {describe(promote)}",
+        )
+    return RegistrySection(
+        model_name=_string(
+            doc, ("registry", "model_name"), raw.get("model_name", defaults.model_name)
+        ),
+        alias=_string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
+        promote=promote,
+    )
+
+
+def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
+    names = ("heartbeat_interval", "grace_period", "max_consecutive_failures")
+    raw = _mapping(doc, ("workers",), raw, names)
+    defaults = WorkersSection()
+    values = {n: _int(doc, ("workers", n), raw.get(n, getattr(defaults, n)), 1) for n in names}
+    section = WorkersSection(**values)
+    if section.grace_period <= section.heartbeat_interval:
+        raise doc.error(
+            ("workers", "grace_period"),
+            f"expected more than heartbeat_interval ({section.heartbeat_interval}), "
+            f"found {section.grace_period}",
+        )
+    return section
+
+
+def _final(doc: YamlDocument, raw: Any) -> FinalSection:
+    raw = _mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on"))
+    epochs = raw.get("epochs")
+    if epochs is not None:
+        epochs = _int(doc, ("final", "epochs"), epochs, 1)
+    on = raw.get("on", FinalSection.on)
+    if on not in FINAL_DATA:
+        raise doc.error(
+            ("final", "on"), f"expected one of {list(FINAL_DATA)}, found {describe(on)}"
+        )
+    return FinalSection(epochs, on)

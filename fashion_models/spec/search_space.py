@@ -1,0 +1,272 @@
+"""Search-space files -> validated parameter specs -> Optuna suggestions.
+
+A file names a model (cnn|mlp) and its params. Each param is
+``{type: int|float|categorical|fixed, low, high, step, log, choices, value, per_layer}``;
+``per_layer: conv_layers`` samples ``filters_0 .. filters_{n-1}`` for the n layers that exist.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fashion_models.spec.params import ParamSpec
+from fashion_models.spec.vocabulary import MODEL_TYPES, RULES
+from fashion_models.spec.yaml_source import KeyPath, YamlDocument, describe, load_yaml
+
+if TYPE_CHECKING:
+    import optuna
+
+PARAM_TYPES = ("int", "float", "categorical", "fixed")  # the `type:` of a param
+_KEYS_BY_TYPE = {
+    "int": {"low", "high", "step", "log"},
+    "float": {"low", "high", "step", "log"},
+    "categorical": {"choices"},
+    "fixed": {"value"},
+}
+# Spec types each kind of vocabulary param may use.
+_TYPES_BY_KIND = {
+    "int": ("int", "categorical", "fixed"),
+    "float": ("float", "categorical", "fixed"),
+    "bool": ("categorical", "fixed"),
+    "choice": ("categorical", "fixed"),
+}
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search-space file."""
+
+    path: Path
+    model: str
+    params: tuple[ParamSpec, ...]
+
+    def spec(self, name: str) -> ParamSpec | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+        """Sample one configuration: shared params first, then per-layer params for the
+        layers that exist, so that absent layers never get a sampled value."""
+        out: dict[str, Any] = {}
+        for p in self.params:
+            if p.per_layer is None:
+                out[p.name] = p.suggest(trial, p.name)
+        for p in self.params:
+            if p.per_layer is not None:
+                for i in range(int(out[p.per_layer])):
+                    out[f"{p.name}_{i}"] = p.suggest(trial, f"{p.name}_{i}", layer=i)
+        return out
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The search space as GridSampler wants it (per-layer params up to the most layers)."""
+        out: dict[str, list[Any]] = {}
+        for p in self.params:
+            if p.type == "fixed":
+                continue
+            if p.per_layer is None:
+                out[p.name] = p.values()
+                continue
+            count_spec = self.spec(p.per_layer)
+            assert count_spec is not None
+            for i in range(int(max(count_spec.values()))):
+                out[f"{p.name}_{i}"] = p.values()
+        return out
+
+
+def load_search_space(path: str | Path) -> SearchSpace:
+    """Load and validate a search-space file; every problem is a ConfigError."""
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise doc.error(
+            (), f"expected a mapping with keys model and params, found {describe(doc.data)}"
+        )
+    unknown = sorted(set(doc.data) - {"model", "params", "description"})
+    if unknown:
+        raise doc.error((unknown[0],), "unknown key (allowed: model, params, description)")
+    if not isinstance(doc.data.get("description", ""), str):
+        raise doc.error(
+            ("description",), f"expected text, found {describe(doc.data['description'])}"
+        )
+    model = doc.data.get("model")
+    if model not in MODEL_TYPES:
+        raise doc.error(("model",), f"expected one of {list(MODEL_TYPES)}, found {describe(model)}")
+    raw = doc.data.get("params")
+    if not isinstance(raw, dict) or not raw:
+        raise doc.error(
+            ("params",), f"expected a non-empty mapping of params, found {describe(raw)}"
+        )
+    specs = tuple(_load_param(doc, model, name, spec) for name, spec in raw.items())
+    by_name = {s.name: s for s in specs}
+    for s in specs:
+        if s.per_layer is not None:
+            _check_layer_count(doc, s, by_name.get(s.per_layer))
+    return SearchSpace(Path(path), model, specs)
+
+
+def _load_param(doc: YamlDocument, model: str, name: str, raw: Any) -> ParamSpec:
+    key: KeyPath = ("params", name)
+    rule = RULES.get(name)
+    if rule is None:
+        known = ", ".join(RULES)
+        raise doc.error(key, f"unknown parameter (known: {known})")
+    if model not in rule.models:
+        raise doc.error(key, f"not a parameter of a {model} model")
+    if not isinstance(raw, dict):
+        raise doc.error(key, f"expected a mapping with a type key, found {describe(raw)}")
+    kind = raw.get("type")
+    if kind not in PARAM_TYPES:
+        raise doc.error(
+            (*key, "type"), f"expected one of {list(PARAM_TYPES)}, found {describe(kind)}"
+        )
+    if kind not in _TYPES_BY_KIND[rule.kind]:
+        allowed = list(_TYPES_BY_KIND[rule.kind])
+        raise doc.error(
+            (*key, "type"),
+            f"{name} is a {rule.kind} parameter: expected one of {allowed}, found {kind!r}",
+        )
+    extra = sorted(set(raw) - _KEYS_BY_TYPE[kind] - {"type", "per_layer"})
+    if extra:
+        keys = ", ".join(sorted(_KEYS_BY_TYPE[kind] | {"type", "per_layer"}))
+        raise doc.error((*key, extra[0]), f"unknown key for a {kind} param (allowed: {keys})")
+    per_layer = raw.get("per_layer")
+    if per_layer is not None and per_layer != rule.layers:
+        expected = (
+            f"per_layer: {rule.layers}"
+            if rule.layers
+            else "no per_layer (it is one value for the whole model)"
+        )
+        raise doc.error((*key, "per_layer"), f"expected {expected}, found {describe(per_layer)}")
+    spec = _parse_by_type(doc, key, name, kind, raw, per_layer)
+    _check_domain(doc, key, spec)
+    return spec
+
+
+def _parse_by_type(
+    doc: YamlDocument,
+    key: KeyPath,
+    name: str,
+    kind: str,
+    raw: dict[str, Any],
+    per_layer: str | None,
+) -> ParamSpec:
+    if kind == "fixed":
+        return _fixed(doc, key, name, raw, per_layer)
+    if kind == "categorical":
+        return _categorical(doc, key, name, raw, per_layer)
+    return _range(doc, key, name, kind, raw, per_layer)
+
+
+def _fixed(
+    doc: YamlDocument, key: KeyPath, name: str, raw: dict[str, Any], per_layer: str | None
+) -> ParamSpec:
+    if "value" not in raw:
+        raise doc.error(key, "a fixed param needs a value")
+    value = raw["value"]
+    if isinstance(value, list) and per_layer is not None:
+        if not value:
+            raise doc.error((*key, "value"), "expected one value per layer, found an empty list")
+        values = tuple(_scalar(doc, (*key, "value", i), v) for i, v in enumerate(value))
+        return ParamSpec(name, "fixed", value=values, per_layer=per_layer)
+    return ParamSpec(name, "fixed", value=_scalar(doc, (*key, "value"), value), per_layer=per_layer)
+
+
+def _categorical(
+    doc: YamlDocument, key: KeyPath, name: str, raw: dict[str, Any], per_layer: str | None
+) -> ParamSpec:
+    choices = raw.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise doc.error((*key, "choices"), f"expected a non-empty list, found {describe(choices)}")
+    values = tuple(_scalar(doc, (*key, "choices", i), c) for i, c in enumerate(choices))
+    if len(set(map(repr, values))) != len(values):
+        raise doc.error((*key, "choices"), "choices must be distinct")
+    return ParamSpec(name, "categorical", choices=values, per_layer=per_layer)
+
+
+def _range(
+    doc: YamlDocument,
+    key: KeyPath,
+    name: str,
+    kind: str,
+    raw: dict[str, Any],
+    per_layer: str | None,
+) -> ParamSpec:
+    integer = kind == "int"
+    for needed in ("low", "high"):
+        if needed not in raw:
+            raise doc.error(key, f"an {kind} param needs low and high; {needed} is missing")
+    low = _number(doc, (*key, "low"), raw["low"], integer)
+    high = _number(doc, (*key, "high"), raw["high"], integer)
+    step = (
+        _number(doc, (*key, "step"), raw["step"], integer) if raw.get("step") is not None else None
+    )
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        raise doc.error((*key, "log"), f"expected true or false, found {describe(log)}")
+    if low > high:
+        raise doc.error(key, f"`low <= high` must hold, but got (low={low}, high={high})")
+    if log and low <= 0:
+        raise doc.error((*key, "low"), f"a log-scale range needs low > 0, found {low}")
+    if step is not None and step <= 0:
+        raise doc.error((*key, "step"), f"expected a step > 0, found {step}")
+    if log and step is not None and (kind == "float" or step != 1):
+        raise doc.error((*key, "step"), "step cannot be combined with log: true")
+    return ParamSpec(name, kind, low=low, high=high, step=step, log=log, per_layer=per_layer)
+
+
+def _scalar(doc: YamlDocument, key: KeyPath, value: Any) -> Any:
+    if isinstance(value, str) and _NUMBER.match(value):
+        return float(value)  # YAML 1.1 reads 1e-3 as a string; every user means the number
+    if value is not None and not isinstance(value, (bool, int, float, str)):
+        raise doc.error(key, f"expected a number, string or boolean, found {describe(value)}")
+    return value
+
+
+def _number(doc: YamlDocument, key: KeyPath, value: Any, integer: bool) -> Any:
+    value = _scalar(doc, key, value)
+    if integer and isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+        value = int(value)
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
+        raise doc.error(
+            key, f"expected {'an integer' if integer else 'a number'}, found {describe(value)}"
+        )
+    return value
+
+
+def _check_domain(doc: YamlDocument, key: KeyPath, spec: ParamSpec) -> None:
+    rule = RULES[spec.name]
+    candidates: list[tuple[KeyPath, Any]]
+    if spec.type == "fixed" and isinstance(spec.value, tuple):
+        candidates = [(("value", i), v) for i, v in enumerate(spec.value)]
+    elif spec.type == "fixed":
+        candidates = [(("value",), spec.value)]
+    elif spec.type == "categorical":
+        candidates = [(("choices", i), c) for i, c in enumerate(spec.choices)]
+    else:
+        candidates = [(("low",), spec.low), (("high",), spec.high)]
+    for where, value in candidates:
+        problem = rule.problem(value)
+        if problem is not None:
+            raise doc.error((*key, *where), f"{spec.name}: {problem}, found {describe(value)}")
+
+
+def _check_layer_count(doc: YamlDocument, spec: ParamSpec, count: ParamSpec | None) -> None:
+    key: KeyPath = ("params", spec.name, "per_layer")
+    if count is None:
+        raise doc.error(key, f"per_layer points at {spec.per_layer!r}, which is not in params")
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in count.values())
+    if count.type == "float" or not ints:
+        raise doc.error(
+            key, f"per_layer points at {spec.per_layer!r}, which is not an integer param"
+        )
+    most = max(count.values())
+    if isinstance(spec.value, tuple) and len(spec.value) < most:
+        raise doc.error(
+            ("params", spec.name, "value"),
+            f"expected one value per layer ({spec.per_layer} goes up to {most}), "
+            f"found {len(spec.value)}",
+        )

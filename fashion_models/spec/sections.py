@@ -1,0 +1,96 @@
+"""The typed, frozen sections of a study file, each default commented. Built by config.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fashion_models.spec.search_space import SearchSpace
+from fashion_models.spec.yaml_source import ConfigError, YamlDocument
+
+DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+METRIC_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+PROMOTE_RULES = ("never", "always", "if_better")
+FINAL_DATA = ("train+validation", "train")
+
+
+@dataclass(frozen=True)
+class StudySection:
+    name: str
+    n_trials: int  # study-wide total of finished (complete or pruned) trials
+    metric: str = "val_accuracy"  # what trials are judged and pruned on
+    direction: str = "maximize"  # must agree with metric
+    timeout: float | None = None  # seconds for this worker, None = no limit
+    seed: int = 0  # sampler seed; trial n trains with seed + n
+
+
+@dataclass(frozen=True)
+class ComponentSection:
+    """A sampler or pruner: its type and keyword arguments for the Optuna class."""
+
+    type: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    key: str = ""  # where it stands in the file, for error messages
+
+
+@dataclass(frozen=True)
+class DataSection:
+    validation_split: float = 0.2  # share of the training images held out, stratified
+    train_size: int | None = None  # stratified subset of the 60,000 (None = all)
+    test_size: int | None = None  # stratified subset of the 10,000 (None = all)
+
+
+@dataclass(frozen=True)
+class TrackingSection:
+    uri: str  # MLflow tracking URI; MLFLOW_TRACKING_URI overrides it
+    experiment: str
+
+
+@dataclass(frozen=True)
+class RegistrySection:
+    model_name: str = "fashion-mnist-classifier"
+    alias: str = "champion"
+    promote: str = "if_better"  # never | always | if_better (on test accuracy)
+
+
+@dataclass(frozen=True)
+class WorkersSection:
+    heartbeat_interval: int = 10  # seconds between a running trial's heartbeats (RDB storages)
+    grace_period: int = 30  # seconds without a heartbeat before a trial counts as dead
+    max_consecutive_failures: int = 5  # failed trials in a row that stop a worker
+
+
+@dataclass(frozen=True)
+class FinalSection:
+    """Retrain the best configuration after the search; that model is the one registered."""
+
+    epochs: int | None = None  # None: the best trial's own epochs
+    on: str = "train+validation"  # train+validation | train
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    path: Path
+    study: StudySection
+    storage: str  # SQLAlchemy URL, or a path for Optuna's journal file; OPTUNA_STORAGE overrides
+    sampler: ComponentSection
+    pruner: ComponentSection
+    search_space: SearchSpace
+    data: DataSection
+    tracking: TrackingSection
+    registry: RegistrySection
+    workers: WorkersSection = WorkersSection()
+    final: FinalSection | None = None  # no final retrain unless the file asks
+    # The parsed file, kept for the line numbers of keys found wrong after load.
+    source: YamlDocument | None = field(default=None, compare=False, repr=False)
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """A ConfigError for a key found wrong after load (e.g. a sampler kwarg Optuna
+        rejects), with the key's line from the parse kept on the config."""
+        path = tuple(key.split("."))
+        if self.source is None:
+            return ConfigError(self.path, path, message)
+        return self.source.error(path, message)
