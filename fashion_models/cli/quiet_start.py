@@ -102,14 +102,33 @@ def quiet_tensorflow_start() -> None:
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()
+    started = _start_filter()
+    if started is None:
+        return
+    filter_process, original, ack_read, token = started
+    # Python's own stderr needs no filter: writing it straight to the real stderr keeps it in
+    # order with stdout. Left alone when replaced already (pytest capture, click's CliRunner).
+    current = sys.stderr
+    if current is sys.__stderr__ and current is not None:
+        # Lives as long as the process, like the stderr it replaces.
+        sys.stderr = open(  # noqa: SIM115
+            os.dup(original), "w", buffering=1, encoding=current.encoding, errors=current.errors
+        )
+    pipe = os.fstat(2).st_ino
+    atexit.register(_drain, filter_process, original, ack_read, token, (os.getpid(), pipe))
+
+
+def _start_filter() -> tuple[subprocess.Popen[bytes], int, int, bytes] | None:
+    """Start the filter process and point fd 2 at it; returns the process, a descriptor of
+    the real stderr, the end the filter acknowledges on, and the drain token."""
     try:
         original = os.dup(2)
         read_end, write_end = os.pipe()
         ack_read, ack_write = os.pipe()
     except OSError:
-        return  # no fd 2 to filter, or no descriptors left
+        return None  # no fd 2 to filter, or no descriptors left
+    token = b"quiet-start-drain-" + os.urandom(8).hex().encode()
     try:
-        token = b"quiet-start-drain-" + os.urandom(8).hex().encode()
         args = ["1" if _gpu_expected() else "0", str(ack_write), token.decode()]
         # Its own session: a Ctrl-C or a signal to our process group must not end it early.
         filter_process = subprocess.Popen(
@@ -123,37 +142,35 @@ def quiet_tensorflow_start() -> None:
     except (OSError, ValueError, subprocess.SubprocessError):
         for fd in (original, read_end, write_end, ack_read, ack_write):
             os.close(fd)
-        return
+        return None
     os.close(read_end)
     os.close(ack_write)
     os.dup2(write_end, 2)
     os.close(write_end)
-    # Python's own stderr needs no filter: writing it straight to the real stderr keeps it in
-    # order with stdout. Left alone when replaced already (pytest capture, click's CliRunner).
-    current = sys.stderr
-    if current is sys.__stderr__ and current is not None:
-        # Lives as long as the process, like the stderr it replaces.
-        sys.stderr = open(  # noqa: SIM115
-            os.dup(original), "w", buffering=1, encoding=current.encoding, errors=current.errors
-        )
-    pipe, pid = os.fstat(2), os.getpid()
+    return filter_process, original, ack_read, token
 
-    def drain() -> None:
-        """Wait until the filter has written everything this process sent it."""
-        try:
-            if os.getpid() != pid or os.fstat(2).st_ino != pipe.st_ino:
-                return  # a forked child, or fd 2 was pointed elsewhere since
-            for stream in (sys.stdout, sys.stderr):
-                if stream is not None:
-                    stream.flush()
-            os.write(2, token + b"\n")
-            os.dup2(original, 2)
-            select.select([ack_read], [], [], 5.0)  # ready at once if the filter died
-            filter_process.wait(timeout=0.2)  # ends now unless a child still holds the pipe
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            pass
 
-    atexit.register(drain)
+def _drain(
+    filter_process: subprocess.Popen[bytes],
+    original: int,
+    ack_read: int,
+    token: bytes,
+    owner: tuple[int, int],
+) -> None:
+    """At exit: wait until the filter has written everything this process sent it. `owner`
+    is (pid, inode of the pipe) when the filter started."""
+    try:
+        if (os.getpid(), os.fstat(2).st_ino) != owner:
+            return  # a forked child, or fd 2 was pointed elsewhere since
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        os.write(2, token + b"\n")
+        os.dup2(original, 2)
+        select.select([ack_read], [], [], 5.0)  # ready at once if the filter died
+        filter_process.wait(timeout=0.2)  # ends now unless a child still holds the pipe
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        pass
 
 
 if __name__ == "__main__":

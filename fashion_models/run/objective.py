@@ -78,8 +78,7 @@ class Objective:
         epochs: EpochMetrics,
     ) -> float:
         config, splits = self.session.config, self.session.splits
-        if splits is None:
-            raise TrialFailed("this process holds no data splits: it runs no trials")
+        assert splits is not None, "a session that runs trials holds its splits"
         metric = config.study.metric
         trained = train_and_log(
             run, config.search_space.model, params, seed, splits,

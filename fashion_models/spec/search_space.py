@@ -140,24 +140,14 @@ def _load_param(doc: YamlDocument, model: str, name: str, raw: Any) -> ParamSpec
             else "no per_layer (it is one value for the whole model)"
         )
         raise doc.error((*key, "per_layer"), f"expected {expected}, found {describe(per_layer)}")
-    spec = _parse_by_type(doc, key, name, kind, raw, per_layer)
+    if kind == "fixed":
+        spec = _fixed(doc, key, name, raw, per_layer)
+    elif kind == "categorical":
+        spec = _categorical(doc, key, name, raw, per_layer)
+    else:
+        spec = _range(doc, key, name, kind, raw, per_layer)
     _check_domain(doc, key, spec)
     return spec
-
-
-def _parse_by_type(
-    doc: YamlDocument,
-    key: KeyPath,
-    name: str,
-    kind: str,
-    raw: dict[str, Any],
-    per_layer: str | None,
-) -> ParamSpec:
-    if kind == "fixed":
-        return _fixed(doc, key, name, raw, per_layer)
-    if kind == "categorical":
-        return _categorical(doc, key, name, raw, per_layer)
-    return _range(doc, key, name, kind, raw, per_layer)
 
 
 def _fixed(
