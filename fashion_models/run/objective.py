@@ -11,6 +11,7 @@ from fashion_models.errors import TrialError
 from fashion_models.run.recovery import record_interruption
 from fashion_models.run.session import StudySession
 from fashion_models.run.training_run import train_and_log
+from fashion_models.spec.components import REPLICATE
 from fashion_models.track import reports
 from fashion_models.track.lineage import lineage_tags
 from fashion_models.track.study_run import PARENT_TAG
@@ -39,6 +40,11 @@ class Objective:
         config, session = self.session.config, self.session
         params = config.search_space.suggest(trial)
         seed = config.study.seed + trial.number
+        if config.study.repeats > 1:
+            # The grid's replicate dimension: seed r of a grid point is study.seed + r, so the
+            # runs of different grid points with the same r pair up in a comparison.
+            replicate = trial.suggest_int(REPLICATE, 0, config.study.repeats - 1)
+            params[REPLICATE], seed = replicate, config.study.seed + replicate
         trial.set_user_attr("seed", seed)
         # Nested under the study run; lineage says which code, data and machine made it.
         tags = {
@@ -80,12 +86,16 @@ class Objective:
         config, splits = self.session.config, self.session.splits
         assert splits is not None, "a session that runs trials holds its splits"
         metric = config.study.metric
+        designed = config.design is not None
         trained = train_and_log(
             run, config.search_space.model, params, seed, splits,
             epoch_metrics=epochs,
             callbacks=[KerasPruningCallback(trial, monitor=metric)],
+            test_each_epoch=designed,
         )  # fmt: skip
         history = trained.fit.history
+        if designed:  # every epoch's numbers, for the designed experiment's report
+            trial.set_user_attr("history", history)
         run.log_final(
             {
                 "final_val_accuracy": float(history["val_accuracy"][-1]),

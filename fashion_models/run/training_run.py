@@ -15,7 +15,7 @@ from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.data import Splits
 from fashion_models.train.model import build
-from fashion_models.train.training import Evaluation, FitResult, evaluate, fit
+from fashion_models.train.training import EpochReport, Evaluation, FitResult, evaluate, fit
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,13 @@ def train_and_log(
     fit_on: tuple[np.ndarray, np.ndarray] | None = None,
     epoch_metrics: EpochMetrics | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    test_each_epoch: bool = False,
 ) -> TrainedModel:
     """Train `model_type` with `params` on `fit_on` (default: the training split), validating
     on the validation split after each epoch, then evaluate and log everything. `epoch_metrics`
     logs each epoch (the caller keeps it to read a pruned trial's curves); `callbacks` (a
-    pruner) come after it, so the epoch that triggers pruning is still logged."""
+    pruner) come after it, so the epoch that triggers pruning is still logged. Every epoch
+    logs its seconds; `test_each_epoch` (a designed experiment's report) its test metrics."""
     keras.backend.clear_session()
     # clear_session resets Keras' globals; progress bars (MLflow's signature check calls
     # predict) would drown the per-trial lines.
@@ -51,17 +53,18 @@ def train_and_log(
     model = build(model_type, params)
     reports.log_model_summary(model)
     x, y = fit_on if fit_on is not None else (splits.x_train, splits.y_train)
+    test = (splits.x_test, splits.y_test)
     recorder = epoch_metrics if epoch_metrics is not None else EpochMetrics()
     result = fit(
         model, x, y, splits.x_val, splits.y_val,
         epochs=int(params.get("epochs", DEFAULTS["epochs"])),
         batch_size=int(params.get("batch_size", DEFAULTS["batch_size"])),
-        callbacks=[recorder, *callbacks],
+        callbacks=[EpochReport(test if test_each_epoch else None), recorder, *callbacks],
     )  # fmt: skip
-    test = evaluate(model, splits.x_test, splits.y_test)
-    run.log_final({"test_accuracy": test.accuracy, "test_loss": test.loss})
-    reports.log_confusion_matrix(splits.y_test, test.y_pred)
-    reports.log_test_reports(splits.x_test, splits.y_test, test.y_pred)
+    final = evaluate(model, *test)
+    run.log_final({"test_accuracy": final.accuracy, "test_loss": final.loss})
+    reports.log_confusion_matrix(splits.y_test, final.y_pred)
+    reports.log_test_reports(splits.x_test, splits.y_test, final.y_pred)
     reports.log_curves(recorder.history)
     model_uri = run.log_model(model, splits.x_val[:5])
-    return TrainedModel(result, test, int(model.count_params()), model_uri)
+    return TrainedModel(result, final, int(model.count_params()), model_uri)

@@ -24,6 +24,7 @@ SAMPLERS: dict[str, str] = {  # name in the study file -> class in optuna.sample
     "qmc": "QMCSampler",
     "grid": "GridSampler",
 }
+REPLICATE = "replicate"  # the grid dimension of study.repeats: which seed of a grid point
 PRUNERS: dict[str, str] = {  # name in the study file -> class in optuna.pruners
     "none": "NopPruner",
     "median": "MedianPruner",
@@ -63,6 +64,8 @@ def build_sampler(config: StudyConfig, seed: int | None = None) -> optuna.sample
             kwargs["search_space"] = config.search_space.grid()
         except ValueError as exc:
             raise config.error("sampler.type", f"grid sampler: {exc}") from None
+        if config.study.repeats > 1:  # each grid point once per seed (see run/objective.py)
+            kwargs["search_space"][REPLICATE] = list(range(config.study.repeats))
     sampler: optuna.samplers.BaseSampler = _construct(config, cls, kwargs, section)
     return sampler
 

@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from fashion_models.spec.checks import integer, mapping, string
 from fashion_models.spec.components import PRUNERS, SAMPLERS
+from fashion_models.spec.design import load_design
 from fashion_models.spec.search_space import load_search_space
 from fashion_models.spec.sections import (
     DEFAULT_STORAGE,
@@ -40,6 +42,7 @@ _TOP_KEYS = (
     "registry",
     "workers",
     "final",
+    "design",
 )
 
 
@@ -47,7 +50,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
     """Load and validate a study file and its search space (nothing is written anywhere)."""
     env = os.environ if env is None else env
     doc = load_yaml(path)
-    top = _mapping(doc, (), doc.data, _TOP_KEYS, required=("study", "search_space"))
+    top = mapping(doc, (), doc.data, _TOP_KEYS, required=("study", "search_space"))
     study = _study(doc, top["study"])
     space_name = top["search_space"]
     if not isinstance(space_name, str) or not space_name:
@@ -59,55 +62,35 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
     if not space_path.is_file():
         raise doc.error(("search_space",), f"search-space file not found: {space_path}")
     storage = _url(doc, ("storage",), top.get("storage", DEFAULT_STORAGE), env, "OPTUNA_STORAGE")
+    sampler = _component(doc, ("sampler",), top.get("sampler", "tpe"), tuple(SAMPLERS))
+    space = load_search_space(space_path)
+    if study.repeats > 1 and sampler.type != "grid":
+        raise doc.error(
+            ("study", "repeats"),
+            f"repeats trains each grid point with several seeds: expected sampler grid, "
+            f"found {sampler.type!r}",
+        )
+    design = top.get("design")
     return StudyConfig(
         path=doc.path,
         study=study,
         storage=storage,
-        sampler=_component(doc, ("sampler",), top.get("sampler", {"type": "tpe"}), tuple(SAMPLERS)),
-        pruner=_component(doc, ("pruner",), top.get("pruner", {"type": "median"}), tuple(PRUNERS)),
-        search_space=load_search_space(space_path),
+        sampler=sampler,
+        pruner=_component(doc, ("pruner",), top.get("pruner", "median"), tuple(PRUNERS)),
+        search_space=space,
         data=_data(doc, top.get("data", {})),
         tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
         registry=_registry(doc, top.get("registry", {})),
         workers=_workers(doc, top.get("workers", {})),
         final=_final(doc, top["final"]) if "final" in top else None,
+        design=load_design(doc, design, space, sampler.type, study.repeats) if design else None,
         source=doc,
     )
 
 
-def _mapping(
-    doc: YamlDocument,
-    key: KeyPath,
-    value: Any,
-    allowed: tuple[str, ...],
-    required: tuple[str, ...] = (),
-) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise doc.error(key, f"expected a mapping, found {describe(value)}")
-    for name in value:
-        if name not in allowed:
-            raise doc.error((*key, name), f"unknown key (allowed: {', '.join(allowed)})")
-    for name in required:
-        if name not in value:
-            raise doc.error(key, f"missing required key {name!r}")
-    return value
-
-
-def _string(doc: YamlDocument, key: KeyPath, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise doc.error(key, f"expected a non-empty string, found {describe(value)}")
-    return value
-
-
-def _int(doc: YamlDocument, key: KeyPath, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise doc.error(key, f"expected an integer >= {minimum}, found {describe(value)}")
-    return value
-
-
 def _study(doc: YamlDocument, raw: Any) -> StudySection:
-    allowed = ("name", "direction", "metric", "n_trials", "timeout", "seed")
-    raw = _mapping(doc, ("study",), raw, allowed, required=("name", "n_trials"))
+    allowed = ("name", "direction", "metric", "n_trials", "timeout", "seed", "repeats")
+    raw = mapping(doc, ("study",), raw, allowed, required=("name", "n_trials"))
     metric = raw.get("metric", "val_accuracy")
     if metric not in METRIC_DIRECTIONS:
         raise doc.error(
@@ -132,12 +115,13 @@ def _study(doc: YamlDocument, raw: Any) -> StudySection:
             ("study", "timeout"), f"expected a number of seconds > 0, found {describe(timeout)}"
         )
     return StudySection(
-        name=_string(doc, ("study", "name"), raw["name"]),
-        n_trials=_int(doc, ("study", "n_trials"), raw["n_trials"], 1),
+        name=string(doc, ("study", "name"), raw["name"]),
+        n_trials=integer(doc, ("study", "n_trials"), raw["n_trials"], 1),
         metric=metric,
         direction=direction,
         timeout=timeout,
-        seed=_int(doc, ("study", "seed"), raw.get("seed", 0), 0),
+        seed=integer(doc, ("study", "seed"), raw.get("seed", 0), 0),
+        repeats=integer(doc, ("study", "repeats"), raw.get("repeats", 1), 1),
     )
 
 
@@ -160,7 +144,7 @@ def _component(
 
 
 def _data(doc: YamlDocument, raw: Any) -> DataSection:
-    raw = _mapping(doc, ("data",), raw, ("validation_split", "train_size", "test_size"))
+    raw = mapping(doc, ("data",), raw, ("validation_split", "train_size", "test_size"))
     split = raw.get("validation_split", 0.2)
     if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
         raise doc.error(
@@ -170,7 +154,7 @@ def _data(doc: YamlDocument, raw: Any) -> DataSection:
     for name, most in (("train_size", 60_000), ("test_size", 10_000)):
         value = raw.get(name)
         if value is not None:
-            value = _int(doc, ("data", name), value, 100)
+            value = integer(doc, ("data", name), value, 100)
             if value > most:
                 raise doc.error(("data", name), f"expected at most {most:,}, found {value:,}")
         sizes[name] = value
@@ -188,17 +172,17 @@ def _data(doc: YamlDocument, raw: Any) -> DataSection:
 def _tracking(
     doc: YamlDocument, raw: Any, study_name: str, env: Mapping[str, str]
 ) -> TrackingSection:
-    raw = _mapping(doc, ("tracking",), raw, ("uri", "experiment"))
+    raw = mapping(doc, ("tracking",), raw, ("uri", "experiment"))
     uri = _url(
         doc, ("tracking", "uri"), raw.get("uri", DEFAULT_TRACKING_URI), env, "MLFLOW_TRACKING_URI"
     )
-    experiment = _string(doc, ("tracking", "experiment"), raw.get("experiment", study_name))
+    experiment = string(doc, ("tracking", "experiment"), raw.get("experiment", study_name))
     return TrackingSection(uri, experiment)
 
 
 def _url(doc: YamlDocument, key: KeyPath, value: Any, env: Mapping[str, str], var: str) -> str:
     """The storage or tracking URL, from the environment variable if set; checked offline."""
-    url = env.get(var) or _string(doc, key, value)
+    url = env.get(var) or string(doc, key, value)
     tracking = key[0] == "tracking"
     problem = _url_problem(url, tracking)
     if problem is None:
@@ -227,7 +211,7 @@ def _url_problem(url: str, tracking: bool) -> str | None:
 
 
 def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
-    raw = _mapping(doc, ("registry",), raw, ("model_name", "alias", "promote"))
+    raw = mapping(doc, ("registry",), raw, ("model_name", "alias", "promote"))
     defaults = RegistrySection()
     promote = raw.get("promote", defaults.promote)
     if promote not in PROMOTE_RULES:
@@ -236,19 +220,19 @@ def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
             f"expected one of {list(PROMOTE_RULES)}, found {describe(promote)}",
         )
     return RegistrySection(
-        model_name=_string(
+        model_name=string(
             doc, ("registry", "model_name"), raw.get("model_name", defaults.model_name)
         ),
-        alias=_string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
+        alias=string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
         promote=promote,
     )
 
 
 def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
     names = ("heartbeat_interval", "grace_period", "max_consecutive_failures")
-    raw = _mapping(doc, ("workers",), raw, names)
+    raw = mapping(doc, ("workers",), raw, names)
     defaults = WorkersSection()
-    values = {n: _int(doc, ("workers", n), raw.get(n, getattr(defaults, n)), 1) for n in names}
+    values = {n: integer(doc, ("workers", n), raw.get(n, getattr(defaults, n)), 1) for n in names}
     section = WorkersSection(**values)
     if section.grace_period <= section.heartbeat_interval:
         raise doc.error(
@@ -260,10 +244,10 @@ def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
 
 
 def _final(doc: YamlDocument, raw: Any) -> FinalSection:
-    raw = _mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on"))
+    raw = mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on"))
     epochs = raw.get("epochs")
     if epochs is not None:
-        epochs = _int(doc, ("final", "epochs"), epochs, 1)
+        epochs = integer(doc, ("final", "epochs"), epochs, 1)
     on = raw.get("on", FinalSection.on)
     if on not in FINAL_DATA:
         raise doc.error(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fashion_models.spec.design import DesignSection
 from fashion_models.spec.search_space import SearchSpace
 from fashion_models.spec.yaml_source import ConfigError, YamlDocument
 
@@ -24,7 +25,8 @@ class StudySection:
     metric: str = "val_accuracy"  # what trials are judged and pruned on
     direction: str = "maximize"  # must agree with metric
     timeout: float | None = None  # seconds for this worker, None = no limit
-    seed: int = 0  # sampler seed; trial n trains with seed + n
+    seed: int = 0  # sampler seed; trial n trains with seed + n (seed + replicate with repeats)
+    repeats: int = 1  # grid studies: each grid point is trained with this many seeds
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class StudyConfig:
     registry: RegistrySection
     workers: WorkersSection = WorkersSection()
     final: FinalSection | None = None  # no final retrain unless the file asks
+    design: DesignSection | None = None  # a designed experiment (spec/design.py), if any
     # The parsed file, kept for the line numbers of keys found wrong after load.
     source: YamlDocument | None = field(default=None, compare=False, repr=False)
 

@@ -8,6 +8,7 @@ from a failed one.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,34 @@ class HistoryRecorder(keras.callbacks.Callback):
         self.last_epoch = epoch
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
+
+
+class EpochReport(keras.callbacks.Callback):
+    """Adds to each epoch's logs `epoch_seconds` (that epoch of fit: its training batches and
+    the validation pass), `train_seconds` (the sum so far) and, given test data, `test_loss`
+    and `test_accuracy`, so that the callbacks after it (metric loggers, History) record them
+    beside Keras' own."""
+
+    def __init__(self, test: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        super().__init__()
+        self.test = test
+        self._started = 0.0
+        self._total = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            return
+        seconds = time.perf_counter() - self._started  # before the test pass
+        self._total += seconds
+        logs["epoch_seconds"], logs["train_seconds"] = seconds, self._total
+        if self.test is not None:
+            # Inference only: no dropout, no random numbers drawn, so the rest of the run
+            # trains exactly as it would without this evaluation.
+            result = evaluate(self.model, *self.test)
+            logs["test_loss"], logs["test_accuracy"] = result.loss, result.accuracy
 
 
 @dataclass(frozen=True)
