@@ -141,17 +141,23 @@ def _status(study_file: Path, as_json: bool) -> None:
 
 @click.command()
 @click.argument("study_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of a designed experiment's report (default: reports/<study name>).",
+)
 @click.pass_context
-def report(ctx: click.Context, study_file: Path) -> None:
-    """Redraw the study figures on the study's MLflow run."""
-    guarded(ctx, lambda: _report(study_file))
+def report(ctx: click.Context, study_file: Path, out: Path | None) -> None:
+    """Redraw the study figures on the study's MLflow run; for a study with a `design:`
+    section, also write its report (report.md, figures, cells.csv)."""
+    guarded(ctx, lambda: _report(study_file, out))
 
 
-def _report(study_file: Path) -> None:
-    from fashion_models.run.promotion import report as refresh
+def _report(study_file: Path, out: Path | None) -> None:
+    from fashion_models.run.report import report as write_report
     from fashion_models.spec.config import load_config
 
-    refresh(load_config(study_file), echo=click.echo)
+    write_report(load_config(study_file), echo=click.echo, out=out)
 
 
 @click.command()

@@ -1,10 +1,7 @@
-"""The registry side of a study that exists: register its model (servable, wrapped by
-serving's pyfunc), promote a chosen trial, redraw its figures. Behind the end of a study and
-`optuna-run promote` / `optuna-run report`."""
+"""The registry side of a study: register its model (servable, wrapped by serving's pyfunc),
+promote a chosen trial. Behind the end of a study and `optuna-run promote`."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -15,7 +12,7 @@ from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study
 from fashion_models.serving.pyfunc import log_serving_model
 from fashion_models.spec.sections import StudyConfig
-from fashion_models.track.experiment import connect, open_tracking
+from fashion_models.track.experiment import connect
 from fashion_models.track.registry import (
     Candidate,
     Promotion,
@@ -23,7 +20,6 @@ from fashion_models.track.registry import (
     register_best,
     trial_candidate,
 )
-from fashion_models.track.study_run import ensure_study_run, refresh_study_run
 
 
 def register_study_model(
@@ -32,19 +28,6 @@ def register_study_model(
     """Register the study's model (the best trial's, or `candidate`) as a servable model and
     apply the file's promotion rule."""
     return register_best(study, config.registry, log_serving_model, candidate)
-
-
-def report(config: StudyConfig, echo: Callable[[str], None] = print) -> list[str]:
-    """Redraw the study figures on the study run (created if the study predates it)."""
-    study = load_existing_study(config)
-    run_id = ensure_study_run(study, open_tracking(config), config)
-    written = refresh_study_run(study, config, run_id)
-    echo(
-        f"study run {run_id} in experiment {config.tracking.experiment!r} at {config.tracking.uri}"
-    )
-    for name in written:
-        echo(f"  {name}")
-    return written
 
 
 def promote_study_model(

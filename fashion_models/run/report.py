@@ -1,0 +1,115 @@
+"""`optuna-run report`: redraw a study's figures on its MLflow run and, for a designed
+experiment, write its report (report.md, figures, cells.csv) into a folder and onto the run."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+
+from fashion_models.analysis import markdown
+from fashion_models.analysis.answer import answer
+from fashion_models.analysis.cells import Cell, Run, build_cells
+from fashion_models.analysis.figures import FIGURES
+from fashion_models.errors import FatalError
+from fashion_models.search.study import load_existing_study
+from fashion_models.spec.design import DesignSection
+from fashion_models.spec.sections import StudyConfig
+from fashion_models.track.experiment import open_tracking
+from fashion_models.track.lineage import git_commit
+from fashion_models.track.study_run import ensure_study_run, refresh_study_run
+
+
+def report(
+    config: StudyConfig, echo: Callable[[str], None] = print, out: Path | None = None
+) -> list[str]:
+    """Redraw the study figures on the study run (created if the study predates it); with a
+    `design:`, write its report into `out` (default reports/<study name>/) too."""
+    study = load_existing_study(config)
+    run_id = ensure_study_run(study, open_tracking(config), config)
+    written = refresh_study_run(study, config, run_id)
+    echo(
+        f"study run {run_id} in experiment {config.tracking.experiment!r} at {config.tracking.uri}"
+    )
+    for name in written:
+        echo(f"  {name}")
+    if config.design is not None:
+        folder = out or Path("reports") / config.study.name
+        sentence = write_design_report(config, config.design, study, run_id, folder)
+        echo(f"design report: {folder / 'report.md'}\n  {sentence}")
+    return written
+
+
+def design_runs(study: optuna.Study, design: DesignSection) -> list[Run]:
+    """The complete trials of the design, each with its level, seed and per-epoch history."""
+    return [
+        Run(
+            level=t.params[design.factor],
+            seed=int(t.user_attrs["seed"]),
+            param_count=int(t.user_attrs["param_count"]),
+            history=t.user_attrs["history"],
+        )
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if "history" in t.user_attrs and design.factor in t.params
+    ]
+
+
+def write_design_report(
+    config: StudyConfig, design: DesignSection, study: optuna.Study, run_id: str, out: Path
+) -> str:
+    """Write report.md, the figures and cells.csv into `out` and log them on the study run
+    under design/; returns the verdict's sentence."""
+    runs = design_runs(study, design)
+    cells = build_cells(runs, design.levels, design.epochs)
+    try:
+        result = answer(cells, design.factor, design.reference, design.reference_epochs)
+    except ValueError as exc:  # e.g. the reference cell has no complete run yet
+        raise FatalError(f"cannot write the design report of {config.path}: {exc}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    for name, draw in FIGURES.items():
+        draw(cells, result).savefig(out / name, dpi=110)
+    _write_csv(cells, design.factor, out / "cells.csv")
+    about = _provenance(config, study, runs)
+    title = f"{config.study.name}: {design.factor} against epochs"
+    (out / "report.md").write_text(markdown.report(cells, result, about, title))
+    MlflowClient().log_artifacts(run_id, str(out), "design")
+    return result.sentence
+
+
+def _write_csv(cells: list[Cell], factor: str, path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([factor, "epochs", "seed", *cells[0].values] if cells else [factor])
+        for c in cells:
+            for i, seed in enumerate(c.seeds):
+                row = [f"{float(c.values[m][i]):.6g}" for m in c.values]
+                writer.writerow([c.level, c.epochs, seed, *row])
+
+
+def _provenance(config: StudyConfig, study: optuna.Study, runs: list[Run]) -> dict[str, str]:
+    storage = config.storage
+    if "://" in storage:
+        storage = make_url(storage).render_as_string(hide_password=True)
+    commits = _trial_commits(study)
+    seeds = sorted({r.seed for r in runs})
+    return {
+        "study": f"{config.study.name!r} in {storage} ({len(runs)} complete runs, seeds {seeds})",
+        "study file": str(config.path),
+        "trials trained at commit": ", ".join(commits) or "unknown",
+        "report written by": f"`optuna-run report {config.path}` at commit {git_commit()}",
+    }
+
+
+def _trial_commits(study: optuna.Study) -> list[str]:
+    """The project commits recorded on the trials' MLflow runs (lineage.git_commit)."""
+    client, commits = MlflowClient(), set()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        run_id = t.user_attrs.get("mlflow_run_id")
+        if run_id:
+            commits.add(client.get_run(run_id).data.tags.get("lineage.git_commit", "unknown"))
+    return sorted(commits)
