@@ -28,7 +28,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     optuna-run STUDY.yaml            run (or continue) the study
     optuna-run validate STUDY.yaml   check the files, print sample configurations
     optuna-run status STUDY.yaml     the trials at a glance (--json for scripts)
-    optuna-run report STUDY.yaml     redraw the study figures on its MLflow run
+    optuna-run report STUDY.yaml     redraw the study figures; write a design's report
     optuna-run promote STUDY.yaml    move the alias to a better model (--trial, --force)
     """
     ctx.obj = {"debug": debug}

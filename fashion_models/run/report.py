@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from mlflow.tracking import MlflowClient
@@ -46,17 +47,21 @@ def report(
 
 
 def design_runs(study: optuna.Study, design: DesignSection) -> list[Run]:
-    """The complete trials of the design, each with its level, seed and per-epoch history."""
-    return [
-        Run(
+    """The complete trials of the design, each with its level, seed and per-epoch history; one
+    per (level, seed): a repeated one (e.g. a grid point run twice) is the same model again
+    and would count one seed twice, so the first is kept."""
+    runs: dict[tuple[Any, int], Run] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if "history" not in t.user_attrs or design.factor not in t.params:
+            continue
+        run = Run(
             level=t.params[design.factor],
             seed=int(t.user_attrs["seed"]),
             param_count=int(t.user_attrs["param_count"]),
             history=t.user_attrs["history"],
         )
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if "history" in t.user_attrs and design.factor in t.params
-    ]
+        runs.setdefault((run.level, run.seed), run)
+    return list(runs.values())
 
 
 def write_design_report(

@@ -44,7 +44,8 @@ def check(config: StudyConfig) -> None:
 
 
 def build_sampler(config: StudyConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    """The configured sampler, seeded from study.seed (or `seed`); bad kwargs are ConfigErrors."""
+    """The configured sampler, seeded from study.seed (or `seed`, a worker's own; never for the
+    grid sampler); bad kwargs are ConfigErrors."""
     import optuna
 
     section = config.sampler
@@ -59,6 +60,10 @@ def build_sampler(config: StudyConfig, seed: int | None = None) -> optuna.sample
     cls = getattr(optuna.samplers, SAMPLERS[section.type])
     if "seed" in inspect.signature(cls).parameters:
         kwargs["seed"] = config.study.seed if seed is None else seed
+    if section.type == "grid":
+        # The grid sampler shuffles its grid with its seed, and a trial's grid_id indexes that
+        # shuffle: every worker must shuffle alike, or they run each other's points twice.
+        kwargs["seed"] = config.study.seed
     if section.type == "grid":
         try:
             kwargs["search_space"] = config.search_space.grid()
