@@ -20,17 +20,19 @@ PACKAGE = Path(fashion_models.__file__).parent
 ALLOWED: dict[str, set[str]] = {
     "errors": {"errors"},
     "spec": {"spec", "errors"},
+    "analysis": {"analysis", "errors"},
     "train": {"train", "spec", "errors"},
     "search": {"search", "spec", "errors"},
     "track": {"track", "search", "spec", "train", "errors"},
     "serving": {"serving", "spec", "train", "errors"},
-    "run": {"run", "track", "search", "serving", "spec", "train", "errors"},
-    "cli": {"cli", "run", "track", "search", "serving", "spec", "train", "errors"},
+    "run": {"run", "track", "search", "serving", "analysis", "spec", "train", "errors"},
+    "cli": {"cli", "run", "track", "search", "serving", "analysis", "spec", "train", "errors"},
     "__init__": {"__init__"},
 }
 # Third-party packages a layer must not import.
 FORBIDDEN: dict[str, set[str]] = {
     "train": {"optuna", "optuna_integration", "mlflow", "click"},
+    "analysis": {"optuna", "mlflow", "tensorflow", "keras", "click"},
     "spec": {"tensorflow", "keras", "mlflow", "click"},
     "search": {"tensorflow", "keras", "mlflow", "click"},
     "track": {"click"},

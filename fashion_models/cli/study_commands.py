@@ -38,9 +38,9 @@ def run(
 def _run(
     ctx: click.Context, study_file: Path, workers: int | None, gpus: str | None, as_worker: bool
 ) -> None:
+    config = _load(study_file)  # before anything imports TensorFlow: bad input stays fast
     from fashion_models.run.workers import GpuListError, parse_gpus, prefixed
 
-    config = _load(study_file)
     try:
         pinned = parse_gpus(gpus, os.environ) if gpus is not None else []
     except GpuListError as exc:

@@ -1,4 +1,5 @@
-"""quiet_start: TensorFlow's start-up noise is dropped from fd 2, everything else gets through.
+"""fashion_models.cli.quiet_start: TensorFlow's start-up noise is dropped from fd 2, everything
+else gets through.
 
 Each test runs a fresh interpreter, since the filter replaces the process's fd 2 for good.
 """
@@ -15,7 +16,7 @@ import pytest
 
 from fashion_models.cli.quiet_start import is_noise
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START = "from fashion_models.cli.quiet_start import quiet_tensorflow_start\n"
 START += "quiet_tensorflow_start()\nquiet_tensorflow_start()  # idempotent\n"
 NOISE_WORDS = ("CUDA", "cuInit", "absl")

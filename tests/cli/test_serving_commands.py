@@ -1,4 +1,5 @@
-"""`optuna-run predict` on real photo-like files, driven as a user would, against the champion."""
+"""Tests for fashion_models.cli.serving_commands: `optuna-run predict` on real photo-like
+files, driven as a user would, against the champion."""
 
 from __future__ import annotations
 
@@ -12,18 +13,10 @@ from click.testing import CliRunner
 from fashion_models.cli import main
 from fashion_models.serving import pyfunc
 from fashion_models.train.data import CLASS_NAMES
-from tests.serving.conftest import Champion
+from tests.helpers import Champion
 from tests.serving.photos import photo
 
 pytestmark = pytest.mark.slow
-
-
-def _predict(champion: Champion, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(
-        main,
-        ["predict", *args, "--model", champion.model_uri, "--tracking-uri", champion.tracking_uri],
-    )
-    return result.exit_code, result.output
 
 
 def test_photos_are_classified_about_as_well_as_the_test_set(
@@ -40,7 +33,7 @@ def test_photos_are_classified_about_as_well_as_the_test_set(
             path.write_bytes(photo(image, fmt, shift=i))
             paths.append(path)
 
-    code, output = _predict(champion, *map(str, paths), "--json")
+    code, output = champion.cli("predict", *map(str, paths), "--json")
     assert code == 0, output
     rows = json.loads(output)
     assert [r["image"] for r in rows] == [str(p) for p in paths]
@@ -70,7 +63,7 @@ def test_bad_files_get_their_own_error_and_the_others_are_answered(
     missing = tmp_path / "missing.jpg"
     files = [good, text, truncated, webp, empty, missing]
 
-    code, output = _predict(champion, *map(str, files))
+    code, output = champion.cli("predict", *map(str, files))
     assert code == 1  # some images failed
     lines = dict(line.split(": ", 1) for line in output.strip().splitlines())
     assert list(lines) == [str(f) for f in files]

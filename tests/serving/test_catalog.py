@@ -1,4 +1,5 @@
-"""`optuna-run catalog index` and `optuna-run similar` on a folder of real stock photos."""
+"""Tests for fashion_models.serving.catalog: `optuna-run catalog index` and `optuna-run
+similar` on a folder of real stock photos."""
 
 from __future__ import annotations
 
@@ -8,21 +9,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from fashion_models.cli import main
-from tests.serving.conftest import Champion
+from tests.helpers import Champion
 from tests.serving.photos import photo
 
 pytestmark = pytest.mark.slow
-
-
-def _run(champion: Champion, *args: str) -> tuple[int, str]:
-    uri = ["--model", champion.model_uri, "--tracking-uri", champion.tracking_uri]
-    result = CliRunner().invoke(main, [*args, *uri])
-    return result.exit_code, result.output
 
 
 def test_a_resized_copy_of_a_stock_photo_finds_that_item_first(
@@ -38,7 +31,7 @@ def test_a_resized_copy_of_a_stock_photo_finds_that_item_first(
         huge.truncate(21 * 1024 * 1024)
     index = tmp_path / "index" / "catalog.npz"
 
-    code, output = _run(champion, "catalog", "index", str(stock), "--out", str(index))
+    code, output = champion.cli("catalog", "index", str(stock), "--out", str(index))
     assert code == 1  # two stock photos could not be read; the rest are indexed
     assert f"{stock / 'broken.png'}: error: not a readable image" in output
     assert f"{stock / 'huge.jpg'}: error: file too large" in output
@@ -53,8 +46,8 @@ def test_a_resized_copy_of_a_stock_photo_finds_that_item_first(
         smaller.save(buffer, "PNG")
         query = tmp_path / f"query-{i}.png"
         query.write_bytes(buffer.getvalue())
-        code, output = _run(
-            champion, "similar", str(query), "--catalog", str(index), "-k", "5", "--json"
+        code, output = champion.cli(
+            "similar", str(query), "--catalog", str(index), "-k", "5", "--json"
         )
         assert code == 0, output
         answer = json.loads(output)
@@ -70,7 +63,7 @@ def test_an_index_from_another_model_version_must_be_rebuilt(
     stock.mkdir()
     (stock / "a.jpg").write_bytes(photo(champion.test.x_test[0], "JPEG"))
     index = tmp_path / "catalog.npz"
-    code, _ = _run(champion, "catalog", "index", str(stock), "--out", str(index))
+    code, _ = champion.cli("catalog", "index", str(stock), "--out", str(index))
     assert code == 0
     # The champion moves to a new version (the same network registered again, as a new
     # version would be): the index made with the old one is refused, with the fix.
@@ -80,7 +73,7 @@ def test_an_index_from_another_model_version_must_be_rebuilt(
     newer = mlflow.register_model(source, "shop-model")
     client.set_registered_model_alias("shop-model", "champion", newer.version)
     try:
-        code, output = _run(champion, "similar", str(stock / "a.jpg"), "--catalog", str(index))
+        code, output = champion.cli("similar", str(stock / "a.jpg"), "--catalog", str(index))
     finally:
         client.set_registered_model_alias("shop-model", "champion", champion.version)
     assert code == 1

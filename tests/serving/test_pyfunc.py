@@ -1,11 +1,11 @@
-"""`mlflow models serve` on the registered champion, answering real HTTP requests."""
+"""Tests for fashion_models.serving.pyfunc: the servable model under `mlflow models serve`,
+the registered champion answering real HTTP requests."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,21 +18,15 @@ from typing import Any
 import pytest
 
 from fashion_models.train.data import CLASS_NAMES
-from tests.serving.conftest import Champion
+from tests.helpers import Champion, free_port
 from tests.serving.photos import photo
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(champion: Champion, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("server") / "serve.log").open("w")
     bin_dir = Path(sys.executable).parent
     mlflow = bin_dir / "mlflow"

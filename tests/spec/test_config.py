@@ -1,70 +1,30 @@
-"""Tests for fashion_models.config and the sampler/pruner builders of fashion_models.study.
+"""Tests for fashion_models.spec.config: study files -> a frozen, typed StudyConfig.
 
 Bad study files are rows of a table: YAML in, ConfigError naming (file, key path, line) out.
-Samplers and pruners are built for real, and asked for a trial on an in-memory study.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import textwrap
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pytest
 
 from fashion_models.spec.components import build_pruner, build_sampler
-from fashion_models.spec.config import StudyConfig, load_config
+from fashion_models.spec.config import load_config
 from fashion_models.spec.yaml_source import ConfigError
+from tests.helpers import (
+    MINIMAL_STUDY,
+    NO_ENV,
+    SMALL_SPACE,
+    assert_config_error,
+    cli,
+    write_study,
+    write_study_text,
+    write_yaml,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# QMCSampler and PatientPruner are experimental in Optuna; that is not what is tested here.
-pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
-
-# A small space every sampler can handle, grid included (no float without a step).
-SPACE = """
-model: cnn
-params:
-  conv_layers: {type: int, low: 1, high: 2}
-  filters: {type: categorical, choices: [16, 32], per_layer: conv_layers}
-  dropout: {type: float, low: 0.0, high: 0.2, step: 0.1}
-  optimizer: {type: categorical, choices: [adam, sgd]}
-  epochs: {type: fixed, value: 2}
-"""
-MINIMAL = """
-study:
-  name: demo
-  n_trials: 3
-search_space: space.yaml
-"""
-NO_ENV: dict[str, str] = {}
-
-
-def write_yaml(directory: Path, text: str, name: str) -> Path:
-    """Write dedented `text` so that its first non-blank line is line 1."""
-    path = directory / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return path
-
-
-def write_study(directory: Path, text: str, space: str = SPACE) -> Path:
-    """A study file plus the search space it points at (space.yaml beside it)."""
-    write_yaml(directory, space, "space.yaml")
-    return write_yaml(directory, text, "study.yaml")
-
-
-def assert_config_error(
-    exc: ConfigError, path: Path, key: str, line: int | None, fragment: str
-) -> None:
-    assert exc.file == str(path)
-    assert exc.key == key
-    assert exc.line == line
-    assert fragment in exc.message
-    where = f"{path}:{line}" if line else str(path)
-    assert str(exc).startswith(f"{where}: {key}: " if key else f"{where}: ")
-    assert "\n" not in str(exc)
 
 
 # --------------------------------------------------------------------------- bad study files
@@ -523,7 +483,7 @@ BAD_STUDIES = [
 def test_bad_study_file_is_a_config_error(
     tmp_path: Path, text: str, key: str, line: int | None, fragment: str
 ) -> None:
-    path = write_study(tmp_path, text)
+    path = write_study_text(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path, env=NO_ENV)
     assert_config_error(info.value, path, key, line, fragment)
@@ -537,7 +497,7 @@ def test_missing_study_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_search_space_error_names_the_search_space_file(tmp_path: Path) -> None:
     bad_space = "model: mlp\nparams:\n  dropout: {type: float, low: 0.0, high: 1.0}\n"
-    write_study(tmp_path, MINIMAL, space=bad_space)
+    write_study_text(tmp_path, MINIMAL_STUDY, space=bad_space)
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "study.yaml", env=NO_ENV)
     space_path = (tmp_path / "space.yaml").resolve()
@@ -549,9 +509,9 @@ def test_search_space_path_is_relative_to_the_study_file(
 ) -> None:
     (tmp_path / "spaces").mkdir()
     (tmp_path / "studies").mkdir()
-    write_yaml(tmp_path / "spaces", SPACE, "small.yaml")
+    write_yaml(tmp_path / "spaces", SMALL_SPACE, "small.yaml")
     study = write_yaml(
-        tmp_path / "studies", MINIMAL.replace("space.yaml", "../spaces/small.yaml"), "s.yaml"
+        tmp_path / "studies", MINIMAL_STUDY.replace("space.yaml", "../spaces/small.yaml"), "s.yaml"
     )
     monkeypatch.chdir(tmp_path / "spaces")  # anywhere but the study file's folder
     config = load_config(study, env=NO_ENV)
@@ -562,7 +522,7 @@ def test_search_space_path_is_relative_to_the_study_file(
 
 
 def test_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
-    config = load_config(write_study(tmp_path, MINIMAL), env=NO_ENV)
+    config = load_config(write_study_text(tmp_path, MINIMAL_STUDY), env=NO_ENV)
     assert (config.study.name, config.study.n_trials) == ("demo", 3)
     assert (config.study.metric, config.study.direction) == ("val_accuracy", "maximize")
     assert (config.study.timeout, config.study.seed) == (None, 0)
@@ -576,13 +536,13 @@ def test_minimal_file_gets_the_documented_defaults(tmp_path: Path) -> None:
 
 
 def test_val_loss_defaults_to_minimize(tmp_path: Path) -> None:
-    text = MINIMAL.replace("n_trials: 3", "n_trials: 3\n  metric: val_loss")
-    config = load_config(write_study(tmp_path, text), env=NO_ENV)
+    text = MINIMAL_STUDY.replace("n_trials: 3", "n_trials: 3\n  metric: val_loss")
+    config = load_config(write_study_text(tmp_path, text), env=NO_ENV)
     assert (config.study.metric, config.study.direction) == ("val_loss", "minimize")
 
 
 WITH_STORES = (
-    MINIMAL
+    MINIMAL_STUDY
     + """
 storage: sqlite:///from-file/optuna.db
 tracking:
@@ -623,272 +583,16 @@ tracking:
 def test_env_overrides_the_file(
     tmp_path: Path, env: dict[str, str], storage: str, tracking_uri: str
 ) -> None:
-    config = load_config(write_study(tmp_path, WITH_STORES), env=env)
+    config = load_config(write_study_text(tmp_path, WITH_STORES), env=env)
     assert (config.storage, config.tracking.uri) == (storage, tracking_uri)
 
 
 def test_load_config_writes_nothing(tmp_path: Path) -> None:
-    path = write_study(tmp_path, WITH_STORES)
+    path = write_study_text(tmp_path, WITH_STORES)
     before = sorted(tmp_path.rglob("*"))
     config = load_config(path, env=NO_ENV)
     build_sampler(config), build_pruner(config)
     assert sorted(tmp_path.rglob("*")) == before
-
-
-# --------------------------------------------------------------------------- samplers, pruners
-
-
-def load(tmp_path: Path, extra: str, space: str = SPACE) -> StudyConfig:
-    """MINIMAL plus `extra` (which starts on line 5), with `space` beside it."""
-    return load_config(write_study(tmp_path, MINIMAL + textwrap.dedent(extra), space), env=NO_ENV)
-
-
-def first_params(sampler: optuna.samplers.BaseSampler, config: StudyConfig) -> dict[str, Any]:
-    study = optuna.create_study(sampler=sampler)
-    return config.search_space.suggest(study.ask())
-
-
-@pytest.mark.parametrize(
-    ("kind", "cls"),
-    [
-        ("tpe", optuna.samplers.TPESampler),
-        ("random", optuna.samplers.RandomSampler),
-        # cmaes: see test_cmaes_sampler_works_or_is_refused_at_load (needs the cmaes package)
-        ("qmc", optuna.samplers.QMCSampler),
-        ("grid", optuna.samplers.GridSampler),
-    ],
-)
-def test_samplers_build_seeded_from_the_study(tmp_path: Path, kind: str, cls: type) -> None:
-    config = load(tmp_path, f"sampler: {{type: {kind}}}\n")
-    sampler = build_sampler(config)
-    assert type(sampler) is cls
-    params = first_params(sampler, config)
-    assert params == first_params(build_sampler(config), config)  # seeded by study.seed
-
-
-def test_gp_sampler_needs_pytorch(tmp_path: Path) -> None:
-    config = load(tmp_path, "sampler:\n  type: gp\n")
-    if importlib.util.find_spec("torch") is not None:
-        assert isinstance(build_sampler(config), optuna.samplers.GPSampler)
-        return
-    with pytest.raises(ConfigError) as info:
-        build_sampler(config)
-    assert_config_error(info.value, config.path, "sampler.type", 6, "PyTorch")
-
-
-def test_cmaes_sampler_works_or_is_refused_at_load(tmp_path: Path) -> None:
-    config = load(tmp_path, "sampler: {type: cmaes}\n")
-    try:
-        sampler = build_sampler(config)
-    except ConfigError as exc:
-        assert "cmaes" in exc.message
-        return
-    study = optuna.create_study(sampler=sampler)
-    for _ in range(3):
-        trial = study.ask()
-        config.search_space.suggest(trial)
-        study.tell(trial, 0.5)
-
-
-def test_grid_sampler_covers_the_search_space(tmp_path: Path) -> None:
-    config = load(tmp_path, "sampler: {type: grid}\n")
-    sampler = build_sampler(config)
-    assert isinstance(sampler, optuna.samplers.GridSampler)
-    grid = config.search_space.grid()
-    study = optuna.create_study(sampler=sampler)
-    for _ in range(4):
-        trial = study.ask()
-        params = config.search_space.suggest(trial)
-        assert all(params[name] in grid[name] for name in trial.params)
-        study.tell(trial, 0.5)
-
-
-def test_grid_sampler_refuses_a_float_without_step(tmp_path: Path) -> None:
-    space = SPACE.replace(
-        "dropout: {type: float, low: 0.0, high: 0.2, step: 0.1}",
-        "dropout: {type: float, low: 0.0, high: 0.2}",
-    )
-    config = load(tmp_path, "sampler:\n  type: grid\n", space=space)
-    with pytest.raises(ConfigError) as info:
-        build_sampler(config)
-    assert_config_error(info.value, config.path, "sampler.type", 6, "'dropout' has no step")
-
-
-# (extra YAML, builder, key path, line, fragment)
-BAD_COMPONENTS = [
-    pytest.param(
-        "sampler: {type: tpe, n_startup: 3}\n",
-        build_sampler,
-        "sampler.n_startup",
-        5,
-        "not an argument of TPESampler (accepted: consider_prior",
-        id="tpe-unknown-kwarg",
-    ),
-    pytest.param(
-        "sampler:\n  type: random\n  n_startup_trials: 3\n",
-        build_sampler,
-        "sampler.n_startup_trials",
-        7,
-        "not an argument of RandomSampler (accepted: none)",
-        id="random-takes-no-kwargs",
-    ),
-    pytest.param(
-        "sampler:\n  type: tpe\n  seed: 3\n",
-        build_sampler,
-        "sampler.seed",
-        7,
-        "set by the service from study.seed",
-        id="seed-under-sampler",
-    ),
-    pytest.param(
-        "sampler:\n  type: grid\n  search_space: {x: [1, 2]}\n",
-        build_sampler,
-        "sampler.search_space",
-        7,
-        "set by the service from the search-space file",
-        id="search-space-under-grid-sampler",
-    ),
-    pytest.param(
-        "sampler:\n  type: qmc\n  qmc_type: lattice\n",
-        build_sampler,
-        "sampler",
-        5,
-        "QMCSampler rejected its arguments",
-        id="qmc-bad-type",
-    ),
-    pytest.param(
-        "pruner:\n  type: median\n  n_warmup: 1\n",
-        build_pruner,
-        "pruner.n_warmup",
-        7,
-        "not an argument of MedianPruner (accepted: n_startup_trials, n_warmup_steps",
-        id="median-unknown-kwarg",
-    ),
-    pytest.param(
-        "pruner: {type: percentile, percentile: 150}\n",
-        build_pruner,
-        "pruner",
-        5,
-        "PercentilePruner rejected its arguments",
-        id="percentile-150",
-    ),
-    pytest.param(
-        "pruner:\n  type: percentile\n",
-        build_pruner,
-        "pruner",
-        5,
-        "PercentilePruner rejected its arguments",
-        id="percentile-missing",
-    ),
-    pytest.param(
-        "pruner:\n  type: successive_halving\n  reduction_factor: 1\n",
-        build_pruner,
-        "pruner",
-        5,
-        "reduction_factor >= 2",
-        id="successive-halving-factor-1",
-    ),
-    pytest.param(
-        "pruner: {type: threshold}\n",
-        build_pruner,
-        "pruner",
-        5,
-        "Either lower or upper must be specified",
-        id="threshold-without-bounds",
-    ),
-    pytest.param(
-        "pruner: {type: none, n_startup_trials: 1}\n",
-        build_pruner,
-        "pruner.n_startup_trials",
-        5,
-        "not an argument of NopPruner",
-        id="none-takes-no-kwargs",
-    ),
-    pytest.param(
-        "pruner:\n  type: patient\n",
-        build_pruner,
-        "pruner",
-        5,
-        "missing 1 required positional argument: 'patience'",
-        id="patient-without-patience",
-    ),
-    pytest.param(
-        "pruner:\n  type: patient\n  patience: 2\n  wrapped_pruner:\n    type: median\n"
-        "    n_startup: 1\n",
-        build_pruner,
-        "pruner.wrapped_pruner.n_startup",
-        10,
-        "not an argument of MedianPruner",
-        id="patient-wrapped-unknown-kwarg",
-    ),
-    pytest.param(
-        "pruner:\n  type: median\n  wrapped_pruner: {type: median}\n",
-        build_pruner,
-        "pruner.wrapped_pruner",
-        7,
-        "not an argument of MedianPruner",
-        id="wrapped-pruner-on-median",
-    ),
-]
-
-
-@pytest.mark.parametrize(("extra", "builder", "key", "line", "fragment"), BAD_COMPONENTS)
-def test_bad_sampler_or_pruner_kwargs_are_config_errors(
-    tmp_path: Path,
-    extra: str,
-    builder: Callable[[StudyConfig], object],
-    key: str,
-    line: int,
-    fragment: str,
-) -> None:
-    config = load(tmp_path, extra)  # the file loads: kwargs are checked against Optuna later
-    with pytest.raises(ConfigError) as info:
-        builder(config)
-    assert_config_error(info.value, config.path, key, line, fragment)
-
-
-def test_patient_pruner_wraps_its_wrapped_pruner(tmp_path: Path) -> None:
-    config = load(
-        tmp_path,
-        """
-        pruner:
-          type: patient
-          patience: 2
-          wrapped_pruner:
-            type: median
-            n_startup_trials: 4
-        """,
-    )
-    pruner = build_pruner(config)
-    assert isinstance(pruner, optuna.pruners.PatientPruner)
-    assert isinstance(pruner._wrapped_pruner, optuna.pruners.MedianPruner)
-    assert pruner._wrapped_pruner._n_startup_trials == 4
-    assert pruner._patience == 2
-
-
-def test_patient_pruner_wraps_a_median_pruner_by_default(tmp_path: Path) -> None:
-    pruner = build_pruner(load(tmp_path, "pruner: {type: patient, patience: 1}\n"))
-    assert isinstance(pruner, optuna.pruners.PatientPruner)
-    assert isinstance(pruner._wrapped_pruner, optuna.pruners.MedianPruner)
-
-
-@pytest.mark.parametrize(
-    ("extra", "cls"),
-    [
-        ("pruner: {type: none}\n", optuna.pruners.NopPruner),
-        ("pruner: {type: percentile, percentile: 25.0}\n", optuna.pruners.PercentilePruner),
-        ("pruner: {type: successive_halving}\n", optuna.pruners.SuccessiveHalvingPruner),
-        (
-            "pruner: {type: hyperband, min_resource: 1, max_resource: 10, reduction_factor: 3}\n",
-            optuna.pruners.HyperbandPruner,
-        ),
-        ("pruner: {type: threshold, lower: 0.2}\n", optuna.pruners.ThresholdPruner),
-        ("sampler: random\npruner: median\n", optuna.pruners.MedianPruner),
-    ],
-    ids=["none", "percentile", "successive_halving", "hyperband", "threshold", "short-form"],
-)
-def test_every_pruner_builds(tmp_path: Path, extra: str, cls: type) -> None:
-    assert type(build_pruner(load(tmp_path, extra))) is cls
 
 
 @pytest.mark.parametrize(
@@ -911,21 +615,14 @@ def test_every_pruner_builds(tmp_path: Path, extra: str, cls: type) -> None:
 def test_wrapped_pruner_errors_name_the_wrapped_pruner(
     tmp_path: Path, extra: str, key: str, line: int
 ) -> None:
-    path = write_study(tmp_path, MINIMAL + extra)
+    path = write_study_text(tmp_path, MINIMAL_STUDY + extra)
     with pytest.raises(ConfigError) as info:
         load_config(path, env=NO_ENV)
     assert_config_error(info.value, path, key, line, "")
 
 
-def test_wrongly_typed_sampler_kwarg_is_a_config_error(tmp_path: Path) -> None:
-    config = load(tmp_path, "sampler: {type: tpe, n_startup_trials: ten}\n")
-    with pytest.raises(ConfigError) as info:
-        build_sampler(config)
-    assert info.value.key.startswith("sampler")
-
-
 def test_storage_url_with_an_unknown_dialect_is_a_config_error(tmp_path: Path) -> None:
-    path = write_study(tmp_path, MINIMAL + "storage: sqlte:///store/optuna.db\n")
+    path = write_study_text(tmp_path, MINIMAL_STUDY + "storage: sqlte:///store/optuna.db\n")
     with pytest.raises(ConfigError) as info:
         load_config(path, env=NO_ENV)
     assert_config_error(info.value, path, "storage", 5, "sqlte")
@@ -935,7 +632,26 @@ def test_a_split_that_leaves_a_side_without_every_class_is_a_config_error(
     tmp_path: Path,
 ) -> None:
     # 100 images with 5% held out would leave 5 validation images for 10 classes.
-    path = write_study(tmp_path, MINIMAL + "data: {train_size: 100, validation_split: 0.05}\n")
+    path = write_study_text(
+        tmp_path, MINIMAL_STUDY + "data: {train_size: 100, validation_split: 0.05}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path, env=NO_ENV)
     assert_config_error(info.value, path, "data.validation_split", 5, "at least 10 images")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("final", "message"),
+    [
+        ("final: {epochs: 0}", "final.epochs: expected an integer >= 1, found 0"),
+        ("final: {on: test}", "final.on: expected one of ['train+validation', 'train']"),
+        ("final: {epoch: 3}", "final.epoch: unknown key"),
+    ],
+)
+def test_bad_final_section_is_a_user_error(tmp_path: Path, final: str, message: str) -> None:
+    path = write_study(tmp_path, extra=final)
+    result = cli("validate", str(path))
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "store").exists()

@@ -1,4 +1,4 @@
-"""Tests for fashion_models.search_space: search-space YAML -> validated specs -> Optuna.
+"""Tests for fashion_models.spec.search_space: search-space YAML -> validated specs -> Optuna.
 
 Every bad file is one row of a table: YAML in, (key path, line, fragment of message) out.
 Every good file is checked against a real in-memory Optuna study.
@@ -6,7 +6,6 @@ Every good file is checked against a real in-memory Optuna study.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import optuna
@@ -22,18 +21,12 @@ from optuna.trial import FixedTrial
 
 from fashion_models.spec.search_space import SearchSpace, load_search_space
 from fashion_models.spec.yaml_source import ConfigError
+from tests.helpers import assert_config_error, write_yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def write_yaml(directory: Path, text: str, name: str = "space.yaml") -> Path:
-    """Write dedented `text` so that its first non-blank line is line 1."""
-    path = directory / name
-    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return path
 
 
 def load_text(directory: Path, text: str) -> SearchSpace:
@@ -42,19 +35,6 @@ def load_text(directory: Path, text: str) -> SearchSpace:
 
 def memory_study(seed: int = 0) -> optuna.Study:
     return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-
-
-def assert_config_error(
-    exc: ConfigError, path: Path, key: str, line: int | None, fragment: str
-) -> None:
-    """The error names the file, the key path, the line (where YAML gives one) and the rule."""
-    assert exc.file == str(path)
-    assert exc.key == key
-    assert exc.line == line
-    assert fragment in exc.message
-    where = f"{path}:{line}" if line else str(path)
-    assert str(exc) == (f"{where}: {key}: {exc.message}" if key else f"{where}: {exc.message}")
-    assert "\n" not in str(exc)
 
 
 # --------------------------------------------------------------------------- bad files

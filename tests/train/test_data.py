@@ -1,4 +1,4 @@
-"""fashion_models.data against the real Fashion-MNIST files and scratch copies of them."""
+"""fashion_models.train.data against the real Fashion-MNIST files and scratch copies of them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for fashion_models.model: real Keras models, built but not trained."""
+"""Tests for fashion_models.train.model: real Keras models, built but not trained."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from typing import Any
 import keras
 import pytest
 
-from fashion_models.spec.vocabulary import DEFAULTS, RULES, params_for
 from fashion_models.train import model as model_mod
 from fashion_models.train.model import (
-    MODEL_TYPES,
     OPTIMIZERS,
     ArchitectureError,
     build,
@@ -200,21 +198,6 @@ def test_bad_names_raise_value_error(model_type: str, params: dict[str, Any], ma
 def test_unknown_params_are_ignored_and_mlp_ignores_conv_params() -> None:
     params = {**SEED_MLP, "no_such_param": 3, "filters": 64, "pooling": "max"}
     assert count_params("mlp", params) == 109_386
-
-
-def test_vocabulary() -> None:
-    assert MODEL_TYPES == ("cnn", "mlp")
-    cnn, mlp = set(params_for("cnn")), set(params_for("mlp"))
-    assert cnn - mlp == {"conv_layers", "filters", "kernel_size", "pooling", "padding"}
-    per_layer = {name: rule.layers for name, rule in RULES.items() if rule.layers}
-    assert per_layer == {
-        "filters": "conv_layers",
-        "kernel_size": "conv_layers",
-        "pooling": "conv_layers",
-        "dense_units": "dense_layers",
-        "dropout": "dense_layers",
-    }
-    assert set(DEFAULTS) == cnn  # the defaults are the seed CNN's
 
 
 def test_model_and_training_never_import_optuna_or_mlflow() -> None:

@@ -1,4 +1,4 @@
-"""Tests for fashion_models.plots: figures from small arrays, written to tmp_path."""
+"""Tests for fashion_models.train.plots: figures from small arrays, written to tmp_path."""
 
 from __future__ import annotations
 

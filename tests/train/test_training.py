@@ -1,4 +1,4 @@
-"""Tests for fashion_models.training: real Keras on a few hundred real images."""
+"""Tests for fashion_models.train.training: real Keras on a few hundred real images."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from fashion_models.train.data import Splits
 from fashion_models.train.model import build
 from fashion_models.train.training import (
+    EpochReport,
     Evaluation,
     FitResult,
     NonFiniteLossError,
@@ -166,3 +167,39 @@ def test_evaluate_returns_loss_accuracy_and_class_ids(small_splits: Splits) -> N
     )
     assert result.loss == pytest.approx(keras_says["loss"], rel=1e-4)
     assert result.accuracy == pytest.approx(keras_says["accuracy"])
+
+
+def test_an_e_epoch_run_is_the_first_e_epochs_of_a_longer_run(small_splits: Splits) -> None:
+    """The design's premise: with a constant learning rate and the same seed, 3 epochs are the
+    first 3 of 10, weight for weight, per-epoch test evaluation included."""
+
+    class Weights(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.by_epoch: dict[int, list[np.ndarray]] = {}
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.by_epoch[epoch] = [w.copy() for w in self.model.get_weights()]
+
+    def train(epochs: int) -> tuple[Weights, FitResult]:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(7)
+        model = build("cnn", {"conv_layers": 2, "filters": 8, "dense_units": 16})
+        weights = Weights()
+        s = small_splits
+        report = EpochReport((s.x_test, s.y_test))
+        result = fit(
+            model, s.x_train, s.y_train, s.x_val, s.y_val,
+            epochs=epochs, batch_size=32, callbacks=[report, weights],
+        )  # fmt: skip
+        return weights, result
+
+    short, short_fit = train(3)
+    long, long_fit = train(10)
+    for mine, theirs in zip(short.by_epoch[2], long.by_epoch[2], strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    for name in ("loss", "val_accuracy", "test_accuracy"):
+        assert short_fit.history[name] == long_fit.history[name][:3]
+    assert long_fit.history["train_seconds"][-1] == pytest.approx(
+        sum(long_fit.history["epoch_seconds"])
+    )

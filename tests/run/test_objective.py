@@ -1,0 +1,63 @@
+"""Tests for fashion_models.run.objective: one trial that fails or is pruned ends alone, with
+its reason and its run kept (real data, real stores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from tests.helpers import TINY_CNN, run_study_file, write_study
+
+pytestmark = pytest.mark.slow
+
+
+def test_failing_trial_fails_alone_with_its_reason(tmp_path: Path) -> None:
+    # Six valid-padded, pooled conv layers shrink the image below 1x1; one layer does not.
+    space = (
+        TINY_CNN.replace(
+            "conv_layers: {type: fixed, value: 2}",
+            "conv_layers: {type: categorical, choices: [6, 1]}",
+        )
+        .replace(
+            "{type: categorical, choices: [8, 16], per_layer: conv_layers}",
+            "{type: fixed, value: 8}",
+        )
+        .replace(
+            "{type: float, low: 1.0e-3, high: 5.0e-3, log: true}", "{type: fixed, value: 0.002}"
+        )
+    )
+    # The grid holds two points; it stops the study once both ran, one failed, one complete.
+    path = write_study(tmp_path, n_trials=2, space=space, sampler="{type: grid}")
+    study, promotion = run_study_file(path)
+
+    failed = study.get_trials(states=(TrialState.FAIL,))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(failed) == 1 and len(complete) == 1
+    reason = failed[0].user_attrs["fail_reason"]
+    assert "ArchitectureError" in reason
+    run = MlflowClient().get_run(failed[0].user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["optuna.state"] == "FAIL"
+    assert run.data.tags["fail_reason"] == reason
+    assert promotion is not None and promotion.trial == complete[0].number
+
+
+def test_pruned_trials_are_marked_and_keep_their_run(tmp_path: Path) -> None:
+    space = TINY_CNN.replace("epochs: {type: fixed, value: 1}", "epochs: {type: fixed, value: 2}")
+    # A threshold no real model reaches: every trial is pruned after its first epoch.
+    path = write_study(tmp_path, n_trials=2, space=space, pruner="{type: threshold, lower: 0.999}")
+    study, promotion = run_study_file(path)
+    assert [t.state for t in study.get_trials()] == [TrialState.PRUNED] * 2
+    assert promotion is None  # nothing complete, nothing registered
+    for trial in study.get_trials():
+        assert trial.user_attrs["pruned_at_epoch"] == 0
+        run = MlflowClient().get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.info.status == "KILLED"
+        assert run.data.tags["optuna.state"] == "PRUNED"
+        assert run.data.metrics["val_accuracy"] < 0.999  # the epoch that was pruned is logged
+        assert run.data.metrics["pruned_at_step"] == 0
+        artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+        assert {"training_curves.png", "model_summary.txt"} <= artifacts
