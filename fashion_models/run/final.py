@@ -22,12 +22,9 @@ from fashion_models.run.session import StudySession, study_splits
 from fashion_models.run.training_run import train_and_log
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.spec.sections import FinalSection, StudyConfig
-from fashion_models.track.lineage import lineage_tags
 from fashion_models.track.locks import lock_name, store_lock
 from fashion_models.track.registry import Candidate
-from fashion_models.track.study_run import PARENT_TAG
 from fashion_models.track.trial_run import TrialRun
-from fashion_models.train.devices import device_tags
 
 FINAL_ATTR = "final_retrain"
 
@@ -107,13 +104,7 @@ def _retrain(session: StudySession, best: optuna.trial.FrozenTrial) -> dict[str,
     splits = session.splits or study_splits(config)  # the parent of --workers loads it now
     final = config.final or FinalSection()
     params, seed = final_params(config, best), config.study.seed + best.number
-    tags = {
-        "seed": str(seed),
-        "optuna.kind": "final",
-        PARENT_TAG: session.study_run_id,
-        **lineage_tags(),
-        **device_tags(),
-    }
+    tags = {**session.run_tags(seed), "optuna.kind": "final"}
     fit_on = (splits.x_train, splits.y_train)
     if final.on == "train+validation":
         fit_on = (

@@ -13,10 +13,7 @@ from fashion_models.run.session import StudySession
 from fashion_models.run.training_run import train_and_log
 from fashion_models.spec.components import REPLICATE
 from fashion_models.track import reports
-from fashion_models.track.lineage import lineage_tags
-from fashion_models.track.study_run import PARENT_TAG
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
-from fashion_models.train.devices import device_tags
 
 
 class TrialFailed(TrialError):
@@ -46,13 +43,7 @@ class Objective:
             replicate = trial.suggest_int(REPLICATE, 0, config.study.repeats - 1)
             params[REPLICATE], seed = replicate, config.study.seed + replicate
         trial.set_user_attr("seed", seed)
-        # Nested under the study run; lineage says which code, data and machine made it.
-        tags = {
-            "seed": str(seed),
-            PARENT_TAG: session.study_run_id,
-            **lineage_tags(),
-            **device_tags(),
-        }
+        tags = session.run_tags(seed)
         with TrialRun(session.experiment_id, config.study.name, trial.number, tags) as run:
             trial.set_user_attr("mlflow_run_id", run.run_id)
             run.log_params({"model": config.search_space.model, **params})

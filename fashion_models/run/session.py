@@ -12,8 +12,10 @@ from fashion_models.run.recovery import StaleTrialCallback
 from fashion_models.search.study import StudyHandle, open_study
 from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.experiment import open_tracking
-from fashion_models.track.study_run import ensure_study_run
+from fashion_models.track.lineage import lineage_tags
+from fashion_models.track.study_run import PARENT_TAG, ensure_study_run
 from fashion_models.train.data import Splits, load_fashion_mnist, make_splits
+from fashion_models.train.devices import device_tags
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,16 @@ class StudySession:
     @property
     def study(self) -> optuna.Study:
         return self.handle.study
+
+    def run_tags(self, seed: int) -> dict[str, str]:
+        """Tags of a training run of this study: its seed, nested under the study run, and
+        lineage (which code, data and machine made it)."""
+        return {
+            "seed": str(seed),
+            PARENT_TAG: self.study_run_id,
+            **lineage_tags(),
+            **device_tags(),
+        }
 
 
 def study_splits(config: StudyConfig) -> Splits:
