@@ -14,7 +14,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 import gzip  # noqa: E402
 import shutil  # noqa: E402
 import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -88,6 +88,27 @@ def pg_url() -> Iterator[str]:
     yield f"postgresql+psycopg://{PG_SERVER}/{name}"
     with psycopg.connect(f"postgresql://{PG_SERVER}/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_databases(pg_url: str) -> Iterator[Callable[[], str]]:
+    """More fresh databases beside `pg_url` (e.g. a second one for MLflow), each made on
+    demand and dropped afterwards."""
+    import psycopg
+
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"fm_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"postgresql://{PG_SERVER}/postgres", autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"postgresql+psycopg://{PG_SERVER}/{name}"
+
+    yield make
+    with psycopg.connect(f"postgresql://{PG_SERVER}/postgres", autocommit=True) as admin:
+        for name in made:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------- finished study

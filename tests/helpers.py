@@ -329,6 +329,30 @@ def wait_for_running_trial(
     raise AssertionError("no trial started in time")
 
 
+def wait_for_running_trial_on_server(
+    storage: str, process: subprocess.Popen[str], timeout: float = 120
+) -> int:
+    """wait_for_running_trial for a storage on a database server (PostgreSQL)."""
+    import sqlalchemy
+    from optuna.trial import TrialState
+
+    from fashion_models.search.claims import store_init_lock
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0]
+        try:  # under the worker's store-creation lock: reading must not race its schema setup
+            with store_init_lock(storage):
+                running = load_study(storage).get_trials(states=(TrialState.RUNNING,))
+        except (KeyError, ValueError, sqlalchemy.exc.SQLAlchemyError):  # not created yet
+            running = []
+        for trial in running:
+            if "mlflow_run_id" in trial.user_attrs:
+                return trial.number
+        time.sleep(0.5)
+    raise AssertionError("no trial started in time")
+
+
 def failed(study: optuna.Study) -> list[FrozenTrial]:
     from optuna.trial import TrialState
 
@@ -399,8 +423,11 @@ def get_json(url: str, body: dict[str, Any] | None = None) -> Any:
 
 
 @contextmanager
-def serving(command: list[str], ready_url: str, log: Path, timeout: float = 90) -> Iterator[None]:
-    """Run `command` until the block ends; wait until `ready_url` answers 200 first."""
+def serving(
+    command: list[str], ready_url: str, log: Path, timeout: float = 90, kill: bool = False
+) -> Iterator[None]:
+    """Run `command` until the block ends; wait until `ready_url` answers 200 first. `kill`:
+    end it with SIGKILL (a crash), not SIGTERM."""
     with log.open("w") as out:
         # Its own process group: servers fork workers, and all of them must stop with the test.
         process = subprocess.Popen(
@@ -422,7 +449,7 @@ def serving(command: list[str], ready_url: str, log: Path, timeout: float = 90) 
             time.sleep(0.5)
         yield
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

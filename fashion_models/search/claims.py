@@ -1,9 +1,12 @@
-"""Study-wide locks, so that several workers claim trials one at a time.
+"""Study-wide locks, so that several workers claim trials one at a time; and the lock that
+serialises creating a fresh store.
 
 Optuna numbers trials uniquely on its own, but "is there still room for one more trial?" and
 "create it" are two steps; two workers doing them together overshoot n_trials. Each worker
 takes the study's claim lock around both steps. The lock lives where the storage lives: a
 file lock beside a SQLite or journal file (one host), a PostgreSQL advisory lock (any host).
+Creating a store's schema (Optuna's or MLflow's) is serialised the same way: workers started
+together on an empty database would otherwise race through CREATE TABLE.
 """
 
 from __future__ import annotations
@@ -12,13 +15,23 @@ import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
 import sqlalchemy
+from sqlalchemy.pool import NullPool
 
-from fashion_models.spec.stores import local_file, sqlite_file
+from fashion_models.errors import StoreError
+from fashion_models.search.reconnect import Reconnect, connection_lost, first_line
+from fashion_models.spec.secrets import mask_url, scrub
+from fashion_models.spec.stores import database_server, local_file, sqlite_file
+
+# The advisory-lock key (per database: PostgreSQL keys its advisory locks by database) under
+# which a fresh store's schema is created.
+INIT_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"fashion-models:store-init").digest()[:8], "big", signed=True
+)
 
 
 class ClaimLock(Protocol):
@@ -49,25 +62,51 @@ class FileLock:
 
 class AdvisoryLock:
     """A PostgreSQL session advisory lock on its own connection: the server drops it when a
-    worker's connection dies, so a killed worker never leaves the study locked."""
+    worker's connection dies, so a killed worker never leaves the study locked. Taking it
+    rides out a database restart (`reconnect`); releasing it on a connection that dropped
+    meanwhile has nothing left to release."""
 
-    def __init__(self, engine: sqlalchemy.engine.Engine, name: str):
+    def __init__(
+        self, engine: sqlalchemy.engine.Engine, name: str, reconnect: Reconnect | None = None
+    ):
         digest = hashlib.sha256(f"fashion-models:{name}".encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
         self.engine = engine
+        self.reconnect = reconnect
         self._connection: sqlalchemy.engine.Connection | None = None
 
     def acquire(self) -> None:
-        connection = self.engine.connect()
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
-        connection.commit()
-        self._connection = connection
+        take = lambda: _advisory_lock(self.engine, self.key)  # noqa: E731
+        self._connection = self.reconnect.call(take) if self.reconnect else take()
 
     def release(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            connection.commit()
+            _advisory_unlock(connection, self.key)
+
+
+def _advisory_lock(engine: sqlalchemy.engine.Engine, key: int) -> sqlalchemy.engine.Connection:
+    connection = engine.connect()
+    try:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        connection.commit()
+    except BaseException:
+        with suppress(Exception):
+            connection.close()
+        raise
+    return connection
+
+
+def _advisory_unlock(connection: sqlalchemy.engine.Connection, key: int) -> None:
+    try:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        connection.commit()
+    except Exception as exc:
+        if not connection_lost(exc):
+            raise
+        # The server ended the session (a restart): its locks went with it.
+    finally:
+        with suppress(Exception):
             connection.close()
 
 
@@ -81,28 +120,48 @@ class NoLock:
         pass
 
 
-def claim_lock(url: str, study_name: str, engine: sqlalchemy.engine.Engine | None) -> ClaimLock:
+def claim_lock(
+    url: str,
+    study_name: str,
+    engine: sqlalchemy.engine.Engine | None,
+    reconnect: Reconnect | None = None,
+) -> ClaimLock:
     """The study's claim lock for the storage at `url`."""
     path = local_file(url)
     if path is not None:
         safe = hashlib.sha256(study_name.encode()).hexdigest()[:12]
         return FileLock(path.with_name(f"{path.name}.{safe}.lock"))
     if engine is not None and engine.dialect.name == "postgresql":
-        return AdvisoryLock(engine, study_name)
+        return AdvisoryLock(engine, study_name, reconnect)
     return NoLock()
 
 
 @contextmanager
 def store_init_lock(url: str) -> Iterator[None]:
-    """Serialise creating a local SQLite store: workers starting together would otherwise race
-    through its schema creation and migrations. Database servers need no such lock."""
+    """Serialise creating a store (schema, migrations, the first rows): workers starting
+    together on an empty store would otherwise race through it. A file lock beside a SQLite
+    file; a PostgreSQL advisory lock on its own connection (the server drops it if the worker
+    dies); nothing for other stores (a tracking server creates its schema itself)."""
     path = sqlite_file(url)
-    if path is None:
+    if path is not None:
+        lock = FileLock(path.with_name(f"{path.name}.init.lock"))
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+    elif database_server(url) == "postgresql":
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+        try:
+            connection = _advisory_lock(engine, INIT_LOCK_KEY)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            engine.dispose()
+            why = scrub(first_line(exc), url)
+            raise StoreError(f"cannot reach the database {mask_url(url)}: {why}") from exc
+        try:
+            yield
+        finally:
+            _advisory_unlock(connection, INIT_LOCK_KEY)
+            engine.dispose()
+    else:
         yield
-        return
-    lock = FileLock(path.with_name(f"{path.name}.init.lock"))
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()

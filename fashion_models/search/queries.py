@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from fashion_models.spec.secrets import mask_url
 from fashion_models.spec.sections import StudyConfig
 
 # Trials that count towards study.n_trials. Failed ones do not: they are retried instead.
@@ -55,7 +56,7 @@ def status_data(config: StudyConfig, study: optuna.Study) -> dict[str, Any]:
     best = best_completed_trial(study)
     return {
         "study": study.study_name,
-        "storage": config.storage,
+        "storage": mask_url(config.storage),
         "metric": config.study.metric,
         "direction": config.study.direction,
         "n_trials": config.study.n_trials,

@@ -1,4 +1,5 @@
-"""Optuna storages: SQLite on one host, PostgreSQL across hosts, a journal file; heartbeats."""
+"""Optuna storages: SQLite on one host, PostgreSQL across hosts, a journal file; heartbeats;
+riding out a database restart (reconnect.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from optuna.trial import FrozenTrial
 
 from fashion_models.errors import StoreError
 from fashion_models.search.claims import store_init_lock
+from fashion_models.search.reconnect import Reconnect, ReconnectingRDBStorage, first_line
+from fashion_models.spec.secrets import mask_url, scrub
 from fashion_models.spec.sections import WorkersSection
 from fashion_models.spec.stores import sqlite_file
 
@@ -27,7 +30,8 @@ def build_storage(
 ) -> optuna.storages.BaseStorage:
     """An RDB storage for SQLAlchemy URLs (with heartbeats when `workers` is given; a trial
     whose heartbeat stops goes to `stale_trial_callback`), a journal file for plain paths (no
-    heartbeats: Optuna's journal storage has none)."""
+    heartbeats: Optuna's journal storage has none). On a database server every call rides out
+    a dropped connection for `workers.storage_retry_seconds` (reconnect.py)."""
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
@@ -39,8 +43,9 @@ def build_storage(
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
         # Per worker process: the main thread, the heartbeat thread and the claim lock each
-        # hold one connection; pre-ping replaces connections a server or proxy dropped.
-        engine_kwargs.update(pool_pre_ping=True, pool_size=3, max_overflow=2)
+        # hold one connection; pre-ping replaces connections a server or proxy dropped, and
+        # none is kept longer than a proxy or firewall is likely to let it idle.
+        engine_kwargs.update(pool_pre_ping=True, pool_size=3, max_overflow=2, pool_recycle=300)
     heartbeat: dict[str, Any] = {}
     if workers is not None:
         heartbeat = {
@@ -51,12 +56,20 @@ def build_storage(
     try:
         with store_init_lock(url), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
             if database is not None:
+                storage = RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
                 _use_wal(storage)
-        return storage
+                return storage
+            server = ReconnectingRDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
+        seconds = (workers or WorkersSection()).storage_retry_seconds
+        server.reconnect = Reconnect(url, seconds)
+        return server
+    except StoreError:
+        raise
     except Exception as exc:  # SQLAlchemy and driver errors vary by backend
-        raise StoreError(f"cannot open the Optuna storage {url}: {exc}") from exc
+        raise StoreError(
+            f"cannot open the Optuna storage {mask_url(url)}: {scrub(first_line(exc), url)}"
+        ) from exc
 
 
 def has_heartbeats(storage: optuna.storages.BaseStorage) -> bool:

@@ -13,6 +13,7 @@ from fashion_models.errors import StudyNotFoundError
 from fashion_models.search.claims import ClaimLock, claim_lock
 from fashion_models.search.storages import StaleTrialCallback, build_storage, has_heartbeats
 from fashion_models.spec.components import build_pruner, build_sampler
+from fashion_models.spec.secrets import mask_url
 from fashion_models.spec.sections import StudyConfig
 from fashion_models.spec.stores import local_file
 
@@ -32,6 +33,13 @@ class StudyHandle:
     def heartbeats(self) -> bool:
         return has_heartbeats(self.storage)
 
+    @property
+    def storage_lost(self) -> str | None:
+        """Why the storage counts as lost (no connection for workers.storage_retry_seconds),
+        or None while it answers."""
+        reconnect = getattr(self.storage, "reconnect", None)
+        return reconnect.lost if reconnect is not None else None
+
 
 def open_study(
     config: StudyConfig,
@@ -46,7 +54,12 @@ def open_study(
     study.seed. `join=False` only creates or opens it (the parent of --workers runs no trials).
     """
     storage = build_storage(config.storage, config.workers, stale_trial_callback)
-    lock = claim_lock(config.storage, config.study.name, getattr(storage, "engine", None))
+    lock = claim_lock(
+        config.storage,
+        config.study.name,
+        getattr(storage, "engine", None),
+        getattr(storage, "reconnect", None),
+    )
     index = _join(storage, lock, config) if join else None
     seed = config.study.seed if index is None else worker_seed(config.study.seed, index)
     study = optuna.create_study(
@@ -104,12 +117,12 @@ def load_existing_study(config: StudyConfig) -> optuna.Study:
     url = config.storage
     path = local_file(url)
     if path is not None and not path.is_file():
-        raise _no_study(config, f"storage {url} does not exist")
+        raise _no_study(config, f"storage {mask_url(url)} does not exist")
     storage = build_storage(url)
     try:
         return optuna.load_study(study_name=config.study.name, storage=storage)
     except KeyError:
-        raise _no_study(config, f"it is not in storage {url}") from None
+        raise _no_study(config, f"it is not in storage {mask_url(url)}") from None
 
 
 def _no_study(config: StudyConfig, why: str) -> StudyNotFoundError:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from fashion_models.errors import FatalError
+from fashion_models.errors import FatalError, StoreError
 from fashion_models.search.claims import ClaimLock
 from fashion_models.search.queries import best_completed_trial, counted_trials
 from fashion_models.search.signals import stop_on_signals
@@ -93,6 +93,12 @@ def run_trials(
                     _releasing(objective, lock),
                     n_trials=1, catch=catch, gc_after_trial=True, callbacks=callbacks,
                 )  # fmt: skip
+            except Exception as exc:
+                # Past the retry bound every storage call fails, Optuna's own bookkeeping of
+                # the trial included, whatever it raises then: the one line says why.
+                if handle.storage_lost is not None:
+                    raise StoreError(handle.storage_lost) from exc
+                raise
             finally:
                 lock.release()
     if failures.tripped:

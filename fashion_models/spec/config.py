@@ -230,9 +230,11 @@ def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
 
 def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
     names = ("heartbeat_interval", "grace_period", "max_consecutive_failures")
-    raw = mapping(doc, ("workers",), raw, names)
+    raw = mapping(doc, ("workers",), raw, (*names, "storage_retry_seconds"))
     defaults = WorkersSection()
     values = {n: integer(doc, ("workers", n), raw.get(n, getattr(defaults, n)), 1) for n in names}
+    retry = raw.get("storage_retry_seconds", defaults.storage_retry_seconds)
+    values["storage_retry_seconds"] = integer(doc, ("workers", "storage_retry_seconds"), retry, 0)
     section = WorkersSection(**values)
     if section.grace_period <= section.heartbeat_interval:
         raise doc.error(

@@ -63,6 +63,7 @@ class WorkersSection:
     heartbeat_interval: int = 10  # seconds between a running trial's heartbeats (RDB storages)
     grace_period: int = 30  # seconds without a heartbeat before a trial counts as dead
     max_consecutive_failures: int = 5  # failed trials in a row that stop a worker
+    storage_retry_seconds: int = 120  # how long a dropped store connection is retried (0: never)
 
 
 @dataclass(frozen=True)

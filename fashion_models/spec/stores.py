@@ -19,3 +19,17 @@ def local_file(url: str) -> Path | None:
     if "://" not in url:
         return Path(url).resolve()
     return None
+
+
+def database_server(url: str) -> str | None:
+    """The backend of a database-server URL (`postgresql`, `mysql`, ...); None for SQLite,
+    a journal path, an http(s) tracking server or anything SQLAlchemy does not read."""
+    if "://" not in url or url.startswith("sqlite:") or url.split("://")[0] in ("http", "https"):
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        return None

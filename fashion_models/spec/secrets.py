@@ -1,0 +1,79 @@
+"""Storage and tracking URIs as they may be shown: never with their password.
+
+Every place that prints a URI, raises it in a message, or stores it (MLflow params and tags,
+study attrs, reports) goes through `mask_url`; free text that may quote one (a driver's
+error message) goes through `scrub`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+MASK = "***"
+# scheme://user:password@ anywhere in a text (the password up to the last @ before the host).
+_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s/]*@")
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password, if any, shown as ***: SQLAlchemy's own rendering for database
+    URLs, the same for http(s)://user:password@host tracking URIs; paths unchanged."""
+    if "://" not in url:
+        return url
+    if _is_http(url):
+        parts = urlsplit(url)
+        return urlunsplit(_without_password(parts, MASK)) if parts.password is not None else url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads: mask by pattern
+        return scrub(url)
+
+
+def scrub(text: str, *urls: str) -> str:
+    """`text` with every `scheme://user:password@` masked, and the password of each of `urls`
+    (as written, or decoded) replaced wherever else it appears."""
+    for url in urls:
+        for secret in _passwords(url):
+            text = text.replace(secret, MASK)
+    return _USERINFO.sub(lambda m: m.group("head") + MASK + "@", text)
+
+
+def http_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """An http(s) tracking URI without its user and password, and those two (decoded), so
+    that they travel beside the URI (MLflow's MLFLOW_TRACKING_USERNAME / _PASSWORD) and no
+    message or stored value quotes them. Other URIs come back unchanged, with None, None."""
+    if not _is_http(url):
+        return url, None, None
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    bare = urlunsplit(parts._replace(netloc=host))
+    password = unquote(parts.password) if parts.password is not None else None
+    return bare, unquote(parts.username or ""), password
+
+
+def _is_http(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in ("http", "https")
+
+
+def _without_password(parts: SplitResult, shown: str) -> SplitResult:
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:{shown}@{host}")
+
+
+def _passwords(url: str) -> list[str]:
+    """The password of `url` as written and decoded; none for a URL without one."""
+    if "://" not in url:
+        return []
+    try:
+        raw = urlsplit(url).password
+    except ValueError:
+        return []
+    if not raw:
+        return []
+    return sorted({raw, unquote(raw)}, key=len, reverse=True)
