@@ -7,6 +7,7 @@ from collections.abc import Callable
 import click
 
 from fashion_models.errors import FatalError, StoreError, TrialError, UserError
+from fashion_models.spec.secrets import scrub
 
 EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -37,5 +38,5 @@ def guarded(ctx: click.Context, action: Callable[[], None]) -> None:
 def _fail(ctx: click.Context, exc: Exception, code: int) -> None:
     if ctx.obj.get("debug"):
         raise exc
-    click.echo(f"error: {exc}", err=True)
+    click.echo(f"error: {scrub(str(exc))}", err=True)
     ctx.exit(code)

@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 
 from fashion_models.search.queries import best_completed_trial, counts_by_state
+from fashion_models.spec.secrets import mask_url
 from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.registry import Promotion
 
@@ -35,7 +36,7 @@ def print_summary(
         for name, value in sorted(best.params.items()):
             shown = f"{value:.6g}" if isinstance(value, float) else value  # 0.30000000000000004
             echo(f"  {name} = {shown}")
-    echo(f"MLflow: experiment {config.tracking.experiment!r} at {config.tracking.uri}")
+    echo(f"MLflow: experiment {config.tracking.experiment!r} at {mask_url(config.tracking.uri)}")
     if promotion is not None:
         echo(promotion_line(promotion))
 

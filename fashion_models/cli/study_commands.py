@@ -106,6 +106,7 @@ def validate(ctx: click.Context, study_file: Path, samples: int) -> None:
 def _validate(study_file: Path, samples: int) -> None:
     from fashion_models.run.samples import sample_configurations
     from fashion_models.spec.components import PRUNERS, SAMPLERS
+    from fashion_models.spec.secrets import mask_url
 
     config = _load(study_file)
     sampler, pruner = SAMPLERS[config.sampler.type], PRUNERS[config.pruner.type]
@@ -114,7 +115,7 @@ def _validate(study_file: Path, samples: int) -> None:
     click.echo(f"  study {study.name!r}: {study.n_trials} trials, {study.direction} {study.metric}")
     click.echo(f"  search space {space.path} ({space.model}, {len(space.params)} params)")
     click.echo(f"  sampler {sampler}, pruner {pruner}")
-    click.echo(f"  storage {config.storage}; tracking {config.tracking.uri}")
+    click.echo(f"  storage {mask_url(config.storage)}; tracking {mask_url(config.tracking.uri)}")
     for i, (params, count) in enumerate(sample_configurations(config, samples)):
         click.echo(f"  sample {i + 1}: {count}  {params}")
 

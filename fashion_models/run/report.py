@@ -11,7 +11,6 @@ from typing import Any
 import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
-from sqlalchemy.engine import make_url
 
 from fashion_models.analysis import markdown
 from fashion_models.analysis.answer import answer
@@ -20,6 +19,7 @@ from fashion_models.analysis.figures import FIGURES
 from fashion_models.errors import FatalError
 from fashion_models.search.study import load_existing_study
 from fashion_models.spec.design import DesignSection
+from fashion_models.spec.secrets import mask_url
 from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.experiment import open_tracking
 from fashion_models.track.lineage import git_commit
@@ -35,7 +35,8 @@ def report(
     run_id = ensure_study_run(study, open_tracking(config), config)
     written = refresh_study_run(study, config, run_id)
     echo(
-        f"study run {run_id} in experiment {config.tracking.experiment!r} at {config.tracking.uri}"
+        f"study run {run_id} in experiment {config.tracking.experiment!r} "
+        f"at {mask_url(config.tracking.uri)}"
     )
     for name in written:
         echo(f"  {name}")
@@ -97,9 +98,7 @@ def _write_csv(cells: list[Cell], factor: str, path: Path) -> None:
 
 
 def _provenance(config: StudyConfig, study: optuna.Study, runs: list[Run]) -> dict[str, str]:
-    storage = config.storage
-    if "://" in storage:
-        storage = make_url(storage).render_as_string(hide_password=True)
+    storage = mask_url(config.storage)
     commits = _trial_commits(study)
     seeds = sorted({r.seed for r in runs})
     return {

@@ -9,6 +9,7 @@ from fashion_models.run.objective import Objective, TrialFailed
 from fashion_models.run.promotion import register_study_model
 from fashion_models.run.session import StudySession, open_session
 from fashion_models.search.trial_loop import run_trials
+from fashion_models.spec.secrets import mask_url
 from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.registry import Promotion
 from fashion_models.track.study_run import refresh_study_run
@@ -23,7 +24,7 @@ def run_study(
     assert session.splits is not None  # a session that runs trials holds its splits
     s = session.splits
     echo(
-        f"study {config.study.name!r} on {config.storage}: "
+        f"study {config.study.name!r} on {mask_url(config.storage)}: "
         f"{len(s.y_train)} train / {len(s.y_val)} validation / {len(s.y_test)} test images"
     )
     run_trials(config, session.handle, Objective(session), (TrialFailed,), echo)

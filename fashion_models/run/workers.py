@@ -19,6 +19,7 @@ from fashion_models.errors import UserError
 from fashion_models.run.runner import finish_study
 from fashion_models.run.session import StudySession, open_session
 from fashion_models.search.signals import Interrupted
+from fashion_models.spec.secrets import mask_url
 from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.registry import Promotion
 from fashion_models.train.devices import WORKER_ENV, threads_per_worker
@@ -133,7 +134,7 @@ def run_parallel(
     session = open_session(config, runs_trials=False)
     pinned = f", GPUs {','.join(gpus)}" if gpus else ""
     echo(
-        f"study {config.study.name!r} on {config.storage}: {count} workers, "
+        f"study {config.study.name!r} on {mask_url(config.storage)}: {count} workers, "
         f"{threads_per_worker(count)} threads each{pinned}"
     )
     codes, signum = wait_for(spawn(study_file, count, gpus, debug))

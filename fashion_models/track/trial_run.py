@@ -15,6 +15,7 @@ import numpy as np
 from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 
+from fashion_models.spec.secrets import scrub
 from fashion_models.train.model import MODEL_REQUIREMENTS
 from fashion_models.train.training import HistoryRecorder
 
@@ -73,7 +74,8 @@ class TrialRun:
         """Record how the trial ended (COMPLETE, PRUNED, FAIL) and why."""
         self.state = state
         if tags:
-            mlflow.set_tags({k: str(v)[:5000] for k, v in tags.items()})
+            # A reason quotes an error message: never a password of a URI in it.
+            mlflow.set_tags({k: scrub(str(v))[:5000] for k, v in tags.items()})
 
     def log_final(self, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics)
