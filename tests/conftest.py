@@ -129,7 +129,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     tmp = tmp_path_factory.mktemp("finished")
     path = write_study(
-        tmp, n_trials=3, space=FINISHED_SPACE, extra="final: {epochs: 1, on: train+validation}"
+        tmp,
+        n_trials=3,
+        space=FINISHED_SPACE,
+        extra="final: {epochs: 1, on: train+validation, train_size: 800}",
     )
     result = cli(str(path))
     assert result.exit_code == 0, result.output

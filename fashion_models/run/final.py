@@ -36,6 +36,8 @@ def final_candidate(session: StudySession, echo: Callable[[str], None] = print) 
     if best is None or final is None:
         return None
     key = f"trial={best.number} epochs={final.epochs} on={final.on}"
+    if final.train_size is not None:
+        key += f" images={final.train_size}"
     # A retrain can take longer than the default stale limit: only a lock older than the
     # longest wait counts as left by a killed process.
     name = lock_name("final", experiment_id, study.study_name)
@@ -44,7 +46,7 @@ def final_candidate(session: StudySession, echo: Callable[[str], None] = print) 
         if done is None:
             echo(f"final retrain of trial {best.number} ({final.on}) ...")
             try:
-                done = _retrain(session, best)
+                done = _retrain(session, best, echo)
             except Exception as exc:  # noqa: BLE001 - the trials are kept; say why it stopped
                 raise FatalError(
                     f"final retrain of trial {best.number} failed: {type(exc).__name__}: {exc}; "
@@ -99,10 +101,15 @@ def final_params(config: StudyConfig, best: optuna.trial.FrozenTrial) -> dict[st
     return params
 
 
-def _retrain(session: StudySession, best: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def _retrain(
+    session: StudySession, best: optuna.trial.FrozenTrial, echo: Callable[[str], None]
+) -> dict[str, Any]:
     config, study = session.config, session.study
-    splits = session.splits or study_splits(config)  # the parent of --workers loads it now
     final = config.final or FinalSection()
+    if final.train_size is not None:
+        splits = study_splits(config, final.train_size)
+    else:  # the trials' splits (the parent of --workers loads them now)
+        splits = session.splits or study_splits(config)
     params, seed = final_params(config, best), config.study.seed + best.number
     tags = {**session.run_tags(seed), "optuna.kind": "final"}
     fit_on = (splits.x_train, splits.y_train)
@@ -116,7 +123,10 @@ def _retrain(session: StudySession, best: optuna.trial.FrozenTrial) -> dict[str,
         run.log_params({"model": config.search_space.model, "final_on": final.on, **params})
         # With train+validation the val_* numbers are on images seen in training: logged for
         # completeness, never used to choose anything.
-        trained = train_and_log(run, config.search_space.model, params, seed, splits, fit_on=fit_on)
+        trained = train_and_log(
+            run, config.search_space.model, params, seed, splits,
+            fit_on=fit_on, progress=echo, label="final",
+        )  # fmt: skip
         mlflow.log_metric("train_images", float(len(fit_on[1])))
         run.mark("COMPLETE")
     return {

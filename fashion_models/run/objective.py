@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
@@ -25,6 +26,7 @@ class Objective:
     """Callable Optuna objective over a session (data loaded once per worker)."""
 
     session: StudySession
+    echo: Callable[[str], None] = print  # long trials show their epochs here
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -83,6 +85,8 @@ class Objective:
             epoch_metrics=epochs,
             callbacks=[KerasPruningCallback(trial, monitor=metric)],
             test_each_epoch=designed,
+            progress=self.echo,
+            label=f"trial {trial.number}",
         )  # fmt: skip
         history = trained.fit.history
         if designed:  # every epoch's numbers, for the designed experiment's report

@@ -27,7 +27,7 @@ def run_study(
         f"study {config.study.name!r} on {mask_url(config.storage)}: "
         f"{len(s.y_train)} train / {len(s.y_val)} validation / {len(s.y_test)} test images"
     )
-    run_trials(config, session.handle, Objective(session), (TrialFailed,), echo)
+    run_trials(config, session.handle, Objective(session, echo), (TrialFailed,), echo)
     if not register:  # a worker of --workers: its parent finishes the study once
         return session, None
     return session, finish_study(session, echo)

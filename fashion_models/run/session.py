@@ -41,13 +41,14 @@ class StudySession:
         }
 
 
-def study_splits(config: StudyConfig) -> Splits:
-    """The study's train / validation / test images, as its data section asks."""
+def study_splits(config: StudyConfig, train_size: int | None = None) -> Splits:
+    """The study's train / validation / test images, as its data section asks (`train_size`,
+    the final retrain's, replaces the data section's)."""
     d = config.data
     return make_splits(
         load_fashion_mnist(),
         validation_split=d.validation_split,
-        train_size=d.train_size,
+        train_size=train_size or d.train_size,
         test_size=d.test_size,
         seed=config.study.seed,
     )

@@ -3,7 +3,7 @@ the model into the active MLflow run. Shared by a trial and by the final retrain
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +14,16 @@ from fashion_models.spec.vocabulary import DEFAULTS
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.data import Splits
-from fashion_models.train.model import build
-from fashion_models.train.training import EpochReport, Evaluation, FitResult, evaluate, fit
+from fashion_models.train.model import build, one_hot_labels, with_tta
+from fashion_models.train.pipeline import Augmentation, steps_per_epoch
+from fashion_models.train.training import (
+    EpochProgress,
+    EpochReport,
+    Evaluation,
+    FitResult,
+    evaluate,
+    fit,
+)
 
 
 @dataclass(frozen=True)
@@ -39,28 +47,40 @@ def train_and_log(
     epoch_metrics: EpochMetrics | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     test_each_epoch: bool = False,
+    progress: Callable[[str], None] | None = None,
+    label: str = "",
 ) -> TrainedModel:
     """Train `model_type` with `params` on `fit_on` (default: the training split), validating
     on the validation split after each epoch, then evaluate and log everything. `epoch_metrics`
     logs each epoch (the caller keeps it to read a pruned trial's curves); `callbacks` (a
     pruner) come after it, so the epoch that triggers pruning is still logged. Every epoch
-    logs its seconds; `test_each_epoch` (a designed experiment's report) its test metrics."""
+    logs its seconds; `test_each_epoch` (a designed experiment's report) its test metrics.
+    `progress` gets one line per epoch, prefixed by `label`, when the run is long enough.
+    Test-time augmentation (`tta`) wraps the trained model for its evaluation and for the
+    logged model, so every prediction made from it later is made the same way."""
     keras.backend.clear_session()
     # clear_session resets Keras' globals; progress bars (MLflow's signature check calls
     # predict) would drown the per-trial lines.
     keras.config.disable_interactive_logging()
     keras.utils.set_random_seed(seed)
-    model = build(model_type, params)
-    reports.log_model_summary(model)
     x, y = fit_on if fit_on is not None else (splits.x_train, splits.y_train)
+    epochs = int(params.get("epochs", DEFAULTS["epochs"]))
+    batch_size = int(params.get("batch_size", DEFAULTS["batch_size"]))
+    model = build(model_type, params, steps_per_epoch=steps_per_epoch(len(x), batch_size))
+    reports.log_model_summary(model)
     test = (splits.x_test, splits.y_test)
     recorder = epoch_metrics if epoch_metrics is not None else EpochMetrics()
+    shown = [] if progress is None else [EpochProgress(progress, label, epochs)]
     result = fit(
         model, x, y, splits.x_val, splits.y_val,
-        epochs=int(params.get("epochs", DEFAULTS["epochs"])),
-        batch_size=int(params.get("batch_size", DEFAULTS["batch_size"])),
-        callbacks=[EpochReport(test if test_each_epoch else None), recorder, *callbacks],
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        augmentation=augmentation(params),
+        one_hot=one_hot_labels(params),
+        callbacks=[EpochReport(test if test_each_epoch else None), *shown, recorder, *callbacks],
     )  # fmt: skip
+    model = with_tta(model, str(params.get("tta", DEFAULTS["tta"])))
     final = evaluate(model, *test)
     run.log_final({"test_accuracy": final.accuracy, "test_loss": final.loss})
     reports.log_confusion_matrix(splits.y_test, final.y_pred)
@@ -68,3 +88,16 @@ def train_and_log(
     reports.log_curves(recorder.history)
     model_uri = run.log_model(model, splits.x_val[:5])
     return TrainedModel(result, final, int(model.count_params()), model_uri)
+
+
+def augmentation(params: Mapping[str, Any]) -> Augmentation:
+    """The training-time augmentation the params ask for."""
+
+    def get(name: str) -> Any:
+        return params.get(name, DEFAULTS[name])
+
+    return Augmentation(
+        shift=int(get("augment_shift")),
+        flip=bool(get("augment_flip")),
+        erasing=float(get("augment_erasing")),
+    )

@@ -21,6 +21,7 @@ from fashion_models.errors import FatalError
 from fashion_models.serving.images import ImageError, read_file
 from fashion_models.serving.pyfunc import prepare, prepare_all
 from fashion_models.train.data import CLASS_NAMES
+from fashion_models.train.model import classifier_of
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
@@ -48,7 +49,9 @@ class Match:
 
 def embedder(keras_model: Any) -> keras.Model:
     """The same network cut before its classifier: outputs of the penultimate layer."""
-    return keras.Model(keras_model.inputs[0], keras_model.layers[-2].output)
+    # Behind test-time augmentation: the network itself, on the photo as uploaded.
+    network = classifier_of(keras_model)
+    return keras.Model(network.inputs[0], network.layers[-2].output)
 
 
 def embed(keras_model: Any, images: list[bytes]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:

@@ -246,7 +246,7 @@ def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
 
 
 def _final(doc: YamlDocument, raw: Any) -> FinalSection:
-    raw = mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on"))
+    raw = mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on", "train_size"))
     epochs = raw.get("epochs")
     if epochs is not None:
         epochs = integer(doc, ("final", "epochs"), epochs, 1)
@@ -255,4 +255,11 @@ def _final(doc: YamlDocument, raw: Any) -> FinalSection:
         raise doc.error(
             ("final", "on"), f"expected one of {list(FINAL_DATA)}, found {describe(on)}"
         )
-    return FinalSection(epochs, on)
+    train_size = raw.get("train_size")
+    if train_size is not None:
+        train_size = integer(doc, ("final", "train_size"), train_size, 100)
+        if train_size > 60_000:
+            raise doc.error(
+                ("final", "train_size"), f"expected at most 60,000, found {train_size:,}"
+            )
+    return FinalSection(epochs, on, train_size)

@@ -72,6 +72,9 @@ class FinalSection:
 
     epochs: int | None = None  # None: the best trial's own epochs
     on: str = "train+validation"  # train+validation | train
+    # Images drawn for the retrain (None: the study's data.train_size): trials may search on
+    # a subset, a cheaper fidelity, and the model that ships learn from all 60,000.
+    train_size: int | None = None
 
 
 @dataclass(frozen=True)

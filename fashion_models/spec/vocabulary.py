@@ -9,10 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MODEL_TYPES = ("cnn", "mlp")
+MODEL_TYPES = ("cnn", "mlp", "resnet")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam")
 POOLING = ("none", "max", "avg")
 PADDING = ("valid", "same")
+HEADS = ("flatten", "global_avg")
+LR_SCHEDULES = ("constant", "cosine", "one_cycle")
+TTA = ("none", "flip")
+PRECISIONS = ("float32", "bfloat16")
+_IMAGE_MODELS = ("cnn", "resnet")
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,28 @@ RULES: dict[str, ParamRule] = {
     "kernel_size": ParamRule("int", models=("cnn",), minimum=1, layers="conv_layers"),
     "pooling": ParamRule("choice", models=("cnn",), choices=POOLING, layers="conv_layers"),
     "padding": ParamRule("choice", models=("cnn",), choices=PADDING),
+    # Batch norm's moving statistics must settle within a short trial's few hundred steps.
+    "bn_momentum": ParamRule("float", minimum=0.0, below=1.0),
+    "conv_dropout": ParamRule(
+        "float", models=("cnn",), minimum=0.0, below=1.0, layers="conv_layers"
+    ),
+    "head": ParamRule("choice", models=_IMAGE_MODELS, choices=HEADS),
+    "stages": ParamRule("int", models=("resnet",), minimum=1),
+    "blocks_per_stage": ParamRule("int", models=("resnet",), minimum=1),
+    "width": ParamRule("int", models=("resnet",), minimum=1),
+    "weight_decay": ParamRule("float", minimum=0.0),
+    "label_smoothing": ParamRule("float", minimum=0.0, below=1.0),
+    "lr_schedule": ParamRule("choice", choices=LR_SCHEDULES),
+    "warmup_epochs": ParamRule("float", minimum=0.0),
+    "augment_shift": ParamRule("int", minimum=0),
+    "augment_flip": ParamRule("bool"),
+    "augment_erasing": ParamRule("float", minimum=0.0, below=1.0),
+    "tta": ParamRule("choice", choices=TTA),
+    "precision": ParamRule("choice", choices=PRECISIONS),
 }
 
-# Defaults reproduce the team's seed CNN (Conv32-Conv32-Dense32, Adam 1e-3, batch 32, 10 epochs).
+# Defaults reproduce the team's seed CNN (Conv32-Conv32-Dense32, Adam 1e-3, batch 32, 10 epochs):
+# every addition below defaults to "off", so the seed files train exactly as before.
 DEFAULTS: dict[str, Any] = {
     "learning_rate": 1e-3,
     "optimizer": "adam",
@@ -76,6 +100,21 @@ DEFAULTS: dict[str, Any] = {
     "kernel_size": 3,
     "pooling": "none",
     "padding": "valid",
+    "bn_momentum": 0.9,  # PyTorch's default; Keras' 0.99 needs far more steps than a trial has
+    "conv_dropout": 0.0,  # spatial dropout after each conv block
+    "head": "flatten",  # flatten | global_avg, between the conv layers and the dense stack
+    "stages": 3,  # resnet: stages of basic blocks; each after the first halves the image
+    "blocks_per_stage": 2,
+    "width": 16,  # resnet: filters of the first stage, doubled per stage
+    "weight_decay": None,  # decoupled; None keeps the optimizer's own (AdamW 0.004, others 0)
+    "label_smoothing": 0.0,
+    "lr_schedule": "constant",  # over the run's own epochs: constant | cosine | one_cycle
+    "warmup_epochs": 0.0,  # linear warm-up (one_cycle: 0 means its usual first 30%)
+    "augment_shift": 0,  # random translation by up to this many pixels, training only
+    "augment_flip": False,  # random horizontal flip, training only
+    "augment_erasing": 0.0,  # probability of erasing one random rectangle, training only
+    "tta": "none",  # test-time augmentation in every prediction: none | flip (mean with mirror)
+    "precision": "float32",  # float32 | bfloat16 (Keras mixed precision, float32 output)
 }
 
 

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial
 
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.spec.sections import RegistrySection
+from fashion_models.spec.vocabulary import DEFAULTS
 from fashion_models.track.locks import lock_name, store_lock
 
 # Turns a logged Keras model into what the registry holds: (run id, Keras model URI) -> the URI
@@ -31,6 +32,9 @@ Packager = Callable[[str, str], str]
 VERSION_METRICS = ("test_accuracy", "test_loss", "test_macro_f1", "final_val_accuracy")
 # Lineage tags of the run copied onto the version (run tag -> version tag).
 VERSION_LINEAGE = {"lineage.data_sha256": "data_sha256", "lineage.git_commit": "git_commit"}
+# How the model predicts, from the run's params (absent: the vocabulary's default), so the
+# shop can tell what a version does to an upload without opening its run.
+VERSION_PARAMS = ("tta", "precision")
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,7 @@ def version_tags(client: MlflowClient, candidate: Candidate) -> dict[str, str]:
         "mlflow_run_id": candidate.run_id,
         **{m: f"{run.data.metrics[m]:.6f}" for m in VERSION_METRICS if m in run.data.metrics},
         **{v: run.data.tags[t] for t, v in VERSION_LINEAGE.items() if t in run.data.tags},
+        **{p: run.data.params.get(p, str(DEFAULTS[p])) for p in VERSION_PARAMS},
         **candidate.tags,
     }
     return tags

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,12 @@ import keras
 import numpy as np
 
 from fashion_models.errors import TrialError
+from fashion_models.train.pipeline import (
+    NO_AUGMENTATION,
+    Augmentation,
+    evaluation_dataset,
+    training_dataset,
+)
 
 
 class NonFiniteLossError(TrialError, RuntimeError):
@@ -74,6 +80,31 @@ class EpochReport(keras.callbacks.Callback):
             logs["test_loss"], logs["test_accuracy"] = result.loss, result.accuracy
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch (number, seconds, validation accuracy) for runs long enough to
+    want it: once the first epoch shows the whole run will take `min_seconds` or more.
+    Placed after EpochReport, whose `epoch_seconds` it reads."""
+
+    def __init__(
+        self, echo: Callable[[str], None], label: str, epochs: int, min_seconds: float = 30.0
+    ) -> None:
+        super().__init__()
+        self.echo, self.label, self.epochs, self.min_seconds = echo, label, epochs, min_seconds
+        self._show: bool | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        seconds = float(logs.get("epoch_seconds", 0.0))
+        if self._show is None:
+            self._show = seconds * self.epochs >= self.min_seconds
+        if self._show:
+            accuracy = logs.get("val_accuracy")
+            shown = "-" if accuracy is None else f"{float(accuracy):.4f}"
+            self.echo(
+                f"{self.label} epoch {epoch + 1}/{self.epochs} {seconds:.1f}s val_accuracy {shown}"
+            )
+
+
 @dataclass(frozen=True)
 class FitResult:
     """Per-epoch metrics as Keras names them (loss, accuracy, val_loss, val_accuracy)."""
@@ -121,21 +152,28 @@ def fit(
     *,
     epochs: int,
     batch_size: int,
+    seed: int = 0,
+    augmentation: Augmentation = NO_AUGMENTATION,
+    one_hot: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> FitResult:
-    """Train with validation data after each epoch.
+    """Train with validation data after each epoch, through the tf.data pipeline (seeded
+    shuffle, `augmentation` on training batches only; `one_hot` targets for label smoothing).
 
     Raises ``NonFiniteLossError`` as soon as the training loss turns NaN/inf; exceptions
     raised by ``callbacks`` propagate unchanged.
     """
+    train = training_dataset(
+        x_train, y_train, batch_size=batch_size, seed=seed, augmentation=augmentation,
+        one_hot=one_hot,
+    )  # fmt: skip
     # The guard goes first so it fires before any caller callback sees the bad batch.
     history = model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
+        train,
+        validation_data=evaluation_dataset(x_val, y_val, one_hot=one_hot),
         epochs=epochs,
-        batch_size=batch_size,
+        shuffle=False,  # the dataset shuffles itself, seeded
         callbacks=[_RaiseOnNonFiniteLoss(), *callbacks],
         verbose=verbose,
     )

@@ -62,7 +62,7 @@ BAD_SPACES = [
         """,
         "model",
         1,
-        "expected one of ['cnn', 'mlp'], found 'rnn' (string)",
+        "expected one of ['cnn', 'mlp', 'resnet'], found 'rnn' (string)",
         id="model-unknown",
     ),
     pytest.param(
