@@ -70,7 +70,9 @@ def build(model_type: str, params: Mapping[str, Any], *, steps_per_epoch: int = 
         layers += _resnet(params, dtype)
     layers.append(_head(model_type, params, dtype))
     layers += _dense_stack(params, dtype)
-    layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", dtype=dtype))
+    layers.append(
+        keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", dtype="float32")
+    )
     model = keras.Sequential([keras.Input(shape=INPUT_SHAPE), *layers], name=model_type)
     model.compile(optimizer=optimizer, loss=_loss(params), metrics=["accuracy"])
     return model
