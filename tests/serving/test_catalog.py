@@ -7,11 +7,16 @@ import io
 import json
 from pathlib import Path
 
+import keras
 import mlflow
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
+from fashion_models.serving.catalog import embed, embedder
+from fashion_models.serving.pyfunc import prepare
+from fashion_models.train.model import build, with_tta
 from tests.helpers import Champion
 from tests.serving.photos import photo
 
@@ -80,3 +85,21 @@ def test_an_index_from_another_model_version_must_be_rebuilt(
     assert f"built with shop-model version {champion.version}" in output
     assert f"the model is shop-model version {newer.version}" in output
     assert "rebuild it with `optuna-run catalog index DIR`" in output
+
+
+def test_a_tta_model_embeds_with_the_network_inside(garments: np.ndarray) -> None:
+    """Behind test-time augmentation the embedding is the network's penultimate layer on the
+    photo as uploaded (not the wrapper's flip layer); its classes are the TTA model's."""
+    keras.utils.set_random_seed(0)
+    network = build("cnn", {"conv_layers": 1, "filters": 4, "dense_units": 12})
+    wrapped = with_tta(network, "flip")
+    photos = [photo(image, "PNG") for image in garments]
+    inputs = np.stack([prepare(p) for p in photos])
+    cut = embedder(wrapped)
+    assert cut.output.shape == (None, 12)
+    inside = keras.Model(network.inputs[0], network.get_layer("dense_0").output)
+    np.testing.assert_allclose(cut(inputs), inside(inputs), rtol=1e-6)
+    features, classes, errors = embed(wrapped, photos)
+    assert errors == {} and features.shape == (len(photos), 12)
+    np.testing.assert_array_equal(classes, np.asarray(wrapped(inputs)).argmax(axis=1))
+    keras.backend.clear_session()

@@ -6,13 +6,20 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from fashion_models.search.study import load_existing_study
 from fashion_models.serving.pyfunc import log_serving_model
 from fashion_models.spec.config import load_config
-from fashion_models.track.registry import promote, register, trial_candidate
+from fashion_models.track.registry import (
+    Candidate,
+    promote,
+    register,
+    trial_candidate,
+    version_tags,
+)
 from tests.helpers import TINY_CNN, cli, mlflow_client, run_study_file, write_study
 
 pytestmark = pytest.mark.slow
@@ -82,3 +89,21 @@ def test_promote_gates_forces_and_stages(finished: Path) -> None:
     version = client.get_model_version_by_alias("gate-model", "champion")
     assert version.tags["optuna.trial"] == worst and version.current_stage == "Staging"
     assert cli("promote", str(gate), "--trial", "99").exit_code == 2
+
+
+def test_version_tags_say_how_the_model_predicts(finished: Path) -> None:
+    """tta and precision are copied from the run's params; a run that never named them (a
+    study from before they existed) gets the vocabulary's defaults."""
+    client = mlflow_client(finished.parent)  # a store made already: its own experiment
+    experiment = client.create_experiment("version-tags")
+    tagged = {}
+    for name, params in (("new", {"tta": "flip", "precision": "bfloat16"}), ("old", {})):
+        with mlflow.start_run(experiment_id=experiment) as run:
+            mlflow.log_params({"model": "cnn", **params})
+        candidate = Candidate("tags", 0, run.info.run_id, "models:/m-unused", 0.5)
+        tagged[name] = version_tags(client, candidate)
+    assert (tagged["new"]["tta"], tagged["new"]["precision"]) == ("flip", "bfloat16")
+    assert (tagged["old"]["tta"], tagged["old"]["precision"]) == ("none", "float32")
+    # The study's own registered model (trials and final retrain never named them).
+    champion = client.get_model_version_by_alias("tiny-model", "champion")
+    assert (champion.tags["tta"], champion.tags["precision"]) == ("none", "float32")

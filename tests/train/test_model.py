@@ -8,15 +8,25 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import pytest
+from optuna.trial import FixedTrial
 
+from fashion_models.spec.search_space import load_search_space
 from fashion_models.train import model as model_mod
 from fashion_models.train.model import (
     OPTIMIZERS,
     ArchitectureError,
+    ResidualBlock,
+    UnknownNameError,
     build,
+    classifier_of,
     count_params,
+    one_hot_labels,
+    with_tta,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 SEED_CNN = {
     "conv_layers": 2,
@@ -182,7 +192,7 @@ def test_each_optimizer_builds(optimizer: str) -> None:
 @pytest.mark.parametrize(
     ("model_type", "params", "match"),
     [
-        ("rnn", {}, r"model_type must be one of \('cnn', 'mlp'\), but got 'rnn'"),
+        ("rnn", {}, r"model_type must be one of \('cnn', 'mlp', 'resnet'\), but got 'rnn'"),
         ("cnn", {"optimizer": "adagrad"}, "optimizer must be one of .* but got 'adagrad'"),
         ("cnn", {"pooling_1": "min"}, "pooling_1 must be one of .* but got 'min'"),
         ("cnn", {"padding": "full"}, "padding must be one of .* but got 'full'"),
@@ -215,3 +225,275 @@ def test_model_and_training_never_import_optuna_or_mlflow() -> None:
             if isinstance(node, ast.ImportFrom)
         }
         assert not imported & {"optuna", "mlflow", "optuna_integration"}, module
+
+
+# --------------------------------------------------------------------------- the seed files
+
+
+def names(model: keras.Model) -> list[str]:
+    return [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize(
+    ("file", "model_type", "count", "layers"),
+    [
+        (
+            "seed_cnn.yaml",
+            "cnn",
+            599_754,
+            [("conv_0", "Conv2D"), ("conv_1", "Conv2D"), ("flatten", "Flatten"),
+             ("dense_0", "Dense"), ("output", "Dense")],
+        ),
+        (
+            "seed_mlp.yaml",
+            "mlp",
+            109_386,
+            [("flatten", "Flatten"), ("dense_0", "Dense"), ("dense_0_dropout", "Dropout"),
+             ("dense_1", "Dense"), ("output", "Dense")],
+        ),
+    ],
+)  # fmt: skip
+def test_the_seed_files_build_the_seed_models_as_before(
+    file: str, model_type: str, count: int, layers: list[tuple[str, str]]
+) -> None:
+    """The new vocabulary's defaults add nothing to the seed notebooks: no batch norm, spatial
+    dropout, flip or schedule, float32 throughout, the optimizer as it was."""
+    space = load_search_space(REPO / "search_spaces" / file)
+    assert space.model == model_type
+    model = build(model_type, space.suggest(FixedTrial({})), steps_per_epoch=1500)
+    assert model.count_params() == count
+    assert list(zip(names(model), kinds(model), strict=True)) == layers
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert model.loss == "sparse_categorical_crossentropy"
+    optimizer = model.optimizer
+    assert type(optimizer) is keras.optimizers.Adam and optimizer.weight_decay is None
+    assert not isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-3)
+    assert with_tta(model, "none") is model
+
+
+# --------------------------------------------------------------------------- batch norm, dropout
+
+
+def test_bn_momentum_reaches_every_batch_norm_layer() -> None:
+    params = {"conv_layers": 2, "batch_norm": True, "dense_layers": 2, "filters": 4}
+    default = build("cnn", params)
+    momenta = [layer.momentum for layer in default.layers if "BatchNorm" in type(layer).__name__]
+    assert momenta == [0.9] * 4  # conv_0, conv_1, dense_0, dense_1: not Keras' 0.99
+    model = build("cnn", {**params, "bn_momentum": 0.8})
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert [layer.name for layer in bns] == ["conv_0_bn", "conv_1_bn", "dense_0_bn", "dense_1_bn"]
+    assert {layer.momentum for layer in bns} == {0.8}
+    resnet = build("resnet", {"stages": 2, "blocks_per_stage": 1, "width": 4, "bn_momentum": 0.8})
+    blocks = [layer for layer in resnet.layers if isinstance(layer, ResidualBlock)]
+    inner = [bn for b in blocks for bn in (b.bn_a, b.bn_b, b.bn_project) if bn is not None]
+    assert len(inner) == 2 + 3  # stage 1 halves the image: its shortcut has a projection
+    assert resnet.get_layer("stem_bn").momentum == 0.8
+    assert {bn.momentum for bn in inner} == {0.8}
+
+
+def test_conv_dropout_adds_spatial_dropout_only_where_the_rate_is_positive() -> None:
+    params = {"conv_layers": 3, "filters": 4, "padding": "same", "pooling_1": "max"}
+    model = build("cnn", {**params, "conv_dropout": 0.25, "conv_dropout_1": 0.0})
+    assert names(model)[:6] == [
+        "conv_0", "conv_0_dropout", "conv_1", "conv_1_pool", "conv_2", "conv_2_dropout",
+    ]  # fmt: skip
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.SpatialDropout2D)]
+    assert [layer.rate for layer in dropouts] == [0.25, 0.25]
+    assert count_params("cnn", {**params, "conv_dropout": 0.25}) == count_params("cnn", params)
+    assert not any("Dropout" in kind for kind in kinds(build("cnn", params)))
+    with pytest.raises(ArchitectureError, match=r"conv_dropout_2 must be in \[0, 1\)"):
+        build("cnn", {**params, "conv_dropout_2": 1.0})
+
+
+def test_head_global_avg_pools_each_feature_map_to_one_number() -> None:
+    params = {"conv_layers": 2, "filters": 8, "filters_1": 24, "dense_layers": 0}
+    flat = build("cnn", params)
+    pooled = build("cnn", {**params, "head": "global_avg"})
+    assert kinds(pooled) == ["Conv2D", "Conv2D", "GlobalAveragePooling2D", "Dense"]
+    assert pooled.get_layer("global_avg").output.shape == (None, 24)
+    assert flat.get_layer("flatten").output.shape == (None, 24 * 24 * 24)
+    assert pooled.count_params() == flat.count_params() - (24 * 24 * 24 - 24) * 10
+    # An MLP has no feature maps: its head is always Flatten.
+    assert kinds(build("mlp", {"head": "global_avg", "dense_layers": 0})) == ["Flatten", "Dense"]
+
+
+# --------------------------------------------------------------------------- resnet
+
+
+def test_resnet_stages_blocks_and_width() -> None:
+    model = build("resnet", {"stages": 3, "blocks_per_stage": 2, "width": 8, "head": "global_avg"})
+    blocks = [layer for layer in model.layers if isinstance(layer, ResidualBlock)]
+    assert [b.name for b in blocks] == [f"stage{s}_block{b}" for s in range(3) for b in range(2)]
+    assert [b.filters for b in blocks] == [8, 8, 16, 16, 32, 32]  # doubled per stage
+    assert [b.output.shape[1:3] for b in blocks] == [(28, 28)] * 2 + [(14, 14)] * 2 + [(7, 7)] * 2
+    # Only the first block of a later stage changes the shape, so only it projects.
+    assert [b.project is not None for b in blocks] == [False, False, True, False, True, False]
+    assert names(model)[:3] == ["stem", "stem_bn", "stem_relu"]
+    assert names(model)[-3:] == ["global_avg", "dense_0", "output"]
+    assert model.get_layer("global_avg").output.shape == (None, 32)
+    more = build("resnet", {"stages": 4, "blocks_per_stage": 1, "width": 2})
+    shapes = [b.output.shape[1:] for b in more.layers if isinstance(b, ResidualBlock)]
+    assert shapes == [(28, 28, 2), (14, 14, 4), (7, 7, 8), (4, 4, 16)]
+    assert more.get_layer("flatten").output.shape == (None, 4 * 4 * 16)
+
+
+def test_resnet_with_too_many_stages_raises_before_building() -> None:
+    # 28 -> 14 -> 7 -> 4 -> 2 -> 1: six stages fit, a seventh has nothing to halve.
+    assert count_params("resnet", {"stages": 6, "blocks_per_stage": 1, "width": 1}) > 0
+    message = r"resnet stage 6 halves the image but gets 1x1; at most 6 stages fit"
+    with pytest.raises(ArchitectureError, match=message):
+        build("resnet", {"stages": 7, "blocks_per_stage": 1, "width": 1})
+    with pytest.raises(ArchitectureError, match="width must be >= 1"):
+        build("resnet", {"width": 0})
+    with pytest.raises(ArchitectureError, match="blocks_per_stage must be >= 1"):
+        build("resnet", {"blocks_per_stage": 0})
+
+
+def test_a_tta_resnet_saves_and_loads_with_the_same_predictions(tmp_path: Path) -> None:
+    model = build("resnet", {"stages": 2, "blocks_per_stage": 1, "width": 4, "bn_momentum": 0.5})
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    rng = np.random.default_rng(1)
+    for variable in model.weights:  # every weight, moving statistics too, away from its init
+        variable.assign(rng.uniform(0.5, 1.0, variable.shape).astype("float32"))
+    wrapped = with_tta(model, "flip")
+    wrapped.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), wrapped.predict(x, verbose=0))
+    inner = classifier_of(loaded)
+    assert inner is not loaded and inner.name == "resnet"
+    assert inner.get_layer("stage1_block0").momentum == 0.5
+    np.testing.assert_allclose(inner.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+# --------------------------------------------------------------------------- optimizer, loss
+
+
+def test_weight_decay_reaches_the_optimizer_and_none_keeps_its_own() -> None:
+    assert build("mlp", {"optimizer": "adamw"}).optimizer.weight_decay == pytest.approx(0.004)
+    assert build("mlp", {"optimizer": "adam"}).optimizer.weight_decay is None
+    assert build("mlp", {"optimizer": "sgd"}).optimizer.weight_decay is None
+    for optimizer in ("adamw", "sgd"):
+        model = build("mlp", {"optimizer": optimizer, "weight_decay": 5e-4})
+        assert model.optimizer.weight_decay == pytest.approx(5e-4)
+    assert build("mlp", {"optimizer": "adamw", "weight_decay": 0.0}).optimizer.weight_decay == 0
+
+
+def test_weight_decay_shrinks_kernels_not_biases_or_batch_norm() -> None:
+    """Decoupled decay, one SGD step from the same weights: the kernels of the decaying model
+    are lr * wd * kernel smaller than the other's, everything else is the same."""
+    params = {"optimizer": "sgd", "learning_rate": 0.1, "batch_norm": True, "dense_units": 8}
+    decayed = build("mlp", {**params, "weight_decay": 0.5})
+    plain = build("mlp", params)
+    plain.set_weights(decayed.get_weights())
+    before = {v.path: np.array(v) for v in decayed.trainable_variables}
+    x = np.random.default_rng(1).random((16, 28, 28, 1), dtype=np.float32)
+    y = np.arange(16) % 10
+    decayed.train_on_batch(x, y)
+    plain.train_on_batch(x, y)
+    kinds_seen = set()
+    for a, b in zip(decayed.trainable_variables, plain.trainable_variables, strict=True):
+        kind = a.path.rsplit("/", 1)[-1]
+        kinds_seen.add(kind)
+        expected = np.array(b) - 0.1 * 0.5 * before[a.path] if kind == "kernel" else np.array(b)
+        np.testing.assert_allclose(np.array(a), expected, rtol=1e-5, atol=1e-6, err_msg=a.path)
+    assert kinds_seen == {"kernel", "bias", "gamma", "beta"}
+
+
+def test_label_smoothing_compiles_a_categorical_loss_for_one_hot_targets() -> None:
+    assert one_hot_labels({}) is False
+    assert build("mlp", {"label_smoothing": 0.0}).loss == "sparse_categorical_crossentropy"
+    model = build("mlp", {"label_smoothing": 0.1, "dense_units": 8})
+    assert one_hot_labels({"label_smoothing": 0.1}) is True
+    assert isinstance(model.loss, keras.losses.CategoricalCrossentropy)
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    with pytest.raises(ArchitectureError, match=r"label_smoothing must be in \[0, 1\)"):
+        build("mlp", {"label_smoothing": 1.0})
+
+
+def schedule_at(model: keras.Model, steps: list[int]) -> list[float]:
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+    return [float(schedule(step)) for step in steps]
+
+
+@pytest.mark.parametrize(
+    ("params", "steps", "expected"),
+    [
+        # 2 epochs x 50 steps = 100 steps. one_cycle: lr/25 up to lr at 30%, cosine to ~0.
+        ({"lr_schedule": "one_cycle"}, [0, 15, 30, 65, 100], [4e-4, 5.2e-3, 0.01, 5e-3, 4e-8]),
+        # ... with warm-up given in epochs: the peak moves to the end of the first epoch.
+        ({"lr_schedule": "one_cycle", "warmup_epochs": 1}, [0, 50, 75, 100], [4e-4, 0.01, 5e-3, 0]),
+        ({"lr_schedule": "cosine"}, [0, 50, 100, 150], [0.01, 5e-3, 0, 0]),
+        ({"lr_schedule": "cosine", "warmup_epochs": 0.5}, [0, 25, 100], [0, 0.01, 0]),
+        ({"warmup_epochs": 1}, [0, 25, 50, 100], [0, 5e-3, 0.01, 0.01]),  # constant + warm-up
+    ],
+)  # fmt: skip
+def test_learning_rate_schedules_over_the_runs_own_steps(
+    params: dict[str, Any], steps: list[int], expected: list[float]
+) -> None:
+    model = build("mlp", {"learning_rate": 0.01, "epochs": 2, **params}, steps_per_epoch=50)
+    assert schedule_at(model, steps) == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_constant_learning_rate_is_no_schedule() -> None:
+    model = build("mlp", {"learning_rate": 0.01, "lr_schedule": "constant"}, steps_per_epoch=50)
+    assert not isinstance(
+        model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
+    )
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_bfloat16_computes_in_bfloat16_and_answers_float32() -> None:
+    params = {"conv_layers": 2, "filters": 4, "batch_norm": True, "precision": "bfloat16"}
+    for model in (build("cnn", params), build("resnet", {**params, "width": 2, "stages": 2})):
+        hidden, output = model.layers[:-1], model.layers[-1]
+        assert {layer.compute_dtype for layer in hidden} == {"bfloat16"}
+        assert {layer.variable_dtype for layer in hidden} == {"float32"}  # weights stay float32
+        assert (output.name, output.compute_dtype) == ("output", "float32")
+        assert model.inputs[0].dtype == "float32"
+        x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+        probabilities = model.predict(x, verbose=0)
+        assert probabilities.dtype == np.float32
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert {layer.compute_dtype for layer in build("cnn", {}).layers} == {"float32"}
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"bn_momentum": 1.0, "batch_norm": True}, r"bn_momentum must be in \[0, 1\)"),
+        ({"warmup_epochs": -1}, "warmup_epochs must be >= 0"),
+    ],
+)
+def test_architecture_error_for_out_of_range_new_params(params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ArchitectureError, match=match):
+        build("cnn", params)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"head": "max"}, {"lr_schedule": "step"}, {"precision": "float16"}],
+)
+def test_unknown_choices_of_new_params_raise(params: dict[str, Any]) -> None:
+    name, value = next(iter(params.items()))
+    with pytest.raises(UnknownNameError, match=f"{name} must be one of .* but got '{value}'"):
+        build("cnn", params)
+
+
+# --------------------------------------------------------------------------- test-time augmentation
+
+
+def test_tta_flip_averages_the_image_and_its_mirror() -> None:
+    model = build("cnn", {"conv_layers": 1, "filters": 4, "dense_layers": 0})
+    x = np.random.default_rng(2).random((5, 28, 28, 1), dtype=np.float32)
+    wrapped = with_tta(model, "flip")
+    expected = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(wrapped.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(expected, model.predict(x, verbose=0))  # the mirror counts
+    assert wrapped.count_params() == model.count_params()
+    assert classifier_of(wrapped) is model
+    assert classifier_of(model) is model
+    assert with_tta(model, "none") is model
+    with pytest.raises(UnknownNameError, match="tta must be one of"):
+        with_tta(model, "rotate")
