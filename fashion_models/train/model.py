@@ -51,7 +51,7 @@ def build(model_type: str, params: Mapping[str, Any], *, steps_per_epoch: int = 
     """Build and compile a ``cnn``, ``mlp`` or ``resnet`` classifier for 28x28x1 float images.
 
     `steps_per_epoch` shapes a learning-rate schedule over the run's own epochs (it does not
-    change the network). Raises ``ArchitectureError`` before creating any layer when the
+    change the network). Raises ``ArchitectureError`` before anything trains when the
     conv/pool stack would shrink the image below 1x1 or a size/rate is out of range;
     ``UnknownNameError`` (a ValueError) for an unknown model type or choice.
     """
