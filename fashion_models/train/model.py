@@ -326,7 +326,8 @@ class ResidualBlock(keras.layers.Layer):
         self.bn_a = keras.layers.BatchNormalization(momentum=momentum, name="bn_a", dtype=dtype)
         self.conv_b = keras.layers.Conv2D(filters, 3, name="conv_b", **conv)
         self.bn_b = keras.layers.BatchNormalization(momentum=momentum, name="bn_b", dtype=dtype)
-        self.project = self.bn_project = None
+        self.project: keras.layers.Conv2D | None = None  # the shortcut's, where shapes change
+        self.bn_project: keras.layers.BatchNormalization | None = None
         self._in_filters: int | None = None
 
     def build(self, input_shape: Any) -> None:
@@ -337,21 +338,22 @@ class ResidualBlock(keras.layers.Layer):
         self.conv_b.build(shape)
         self.bn_b.build(shape)
         if self.strides != 1 or self._in_filters != self.filters:
-            self.project = keras.layers.Conv2D(
+            project = keras.layers.Conv2D(
                 self.filters, 1, strides=self.strides, use_bias=False, name="project",
                 dtype=self.dtype_policy,
             )  # fmt: skip
-            self.bn_project = keras.layers.BatchNormalization(
+            bn_project = keras.layers.BatchNormalization(
                 momentum=self.momentum, name="bn_project", dtype=self.dtype_policy
             )
-            self.project.build(input_shape)
-            self.bn_project.build(shape)
+            project.build(input_shape)
+            bn_project.build(shape)
+            self.project, self.bn_project = project, bn_project
 
     def call(self, x: Any, training: bool | None = None) -> Any:
         y = keras.ops.relu(self.bn_a(self.conv_a(x), training=training))
         y = self.bn_b(self.conv_b(y), training=training)
         shortcut = x
-        if self.project is not None:
+        if self.project is not None and self.bn_project is not None:
             shortcut = self.bn_project(self.project(x), training=training)
         return keras.ops.relu(y + shortcut)
 
