@@ -37,6 +37,7 @@ from fashion_models.run.training_run import train_and_log
 from fashion_models.track.trial_run import TrialRun
 from fashion_models.train.data import load_fashion_mnist, make_splits
 from fashion_models.train.model import ResidualBlock, build
+from fashion_models.train.training import EpochReport
 
 SEED_CNN: dict[str, object] = {"batch_size": 32}  # the defaults are the team's notebook CNN
 BN_CNN: dict[str, object] = {  # search_spaces/champion.yaml's network
@@ -72,28 +73,15 @@ def training_flops_per_image(model: keras.Model) -> float:
     return 3 * 2 * float(macs)
 
 
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 def bare_fit(model_type: str, params: dict, splits, epochs: int) -> list[float]:
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     model = build(model_type, params, steps_per_epoch=len(splits.x_train) // params["batch_size"])
-    timer = EpochTimer()
-    model.fit(
+    history = model.fit(
         splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-        batch_size=int(params["batch_size"]), epochs=epochs, callbacks=[timer], verbose=0,
+        batch_size=int(params["batch_size"]), epochs=epochs, callbacks=[EpochReport()], verbose=0,
     )  # fmt: skip
-    return timer.seconds
+    return [float(s) for s in history.history["epoch_seconds"]]
 
 
 def service_trial(model_type: str, params: dict, splits, epochs: int) -> tuple[list[float], float]:

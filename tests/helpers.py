@@ -303,47 +303,25 @@ def load_study(storage: str, name: str = "tiny") -> optuna.Study:
 def wait_for_running_trial(
     storage: str, process: subprocess.Popen[str], timeout: float = 120
 ) -> int:
-    """The number of a trial that is RUNNING and already has its MLflow run."""
+    """The number of a trial that is RUNNING and already has its MLflow run (a SQLite file or
+    a database server)."""
     import sqlalchemy
     from optuna.trial import TrialState
 
     from fashion_models.search.claims import store_init_lock
+    from fashion_models.spec.stores import sqlite_file
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[0]
-        db = Path(storage.removeprefix("sqlite:///"))
+        db = sqlite_file(storage)  # reading must not create the file before the worker does
         try:  # under the worker's store-creation lock: reading must not race its schema setup
             with store_init_lock(storage):
                 running = (
                     load_study(storage).get_trials(states=(TrialState.RUNNING,))
-                    if db.exists()
+                    if db is None or db.exists()
                     else []
                 )
-        except (KeyError, ValueError, sqlalchemy.exc.SQLAlchemyError):  # not created yet
-            running = []
-        for trial in running:
-            if "mlflow_run_id" in trial.user_attrs:
-                return trial.number
-        time.sleep(0.5)
-    raise AssertionError("no trial started in time")
-
-
-def wait_for_running_trial_on_server(
-    storage: str, process: subprocess.Popen[str], timeout: float = 120
-) -> int:
-    """wait_for_running_trial for a storage on a database server (PostgreSQL)."""
-    import sqlalchemy
-    from optuna.trial import TrialState
-
-    from fashion_models.search.claims import store_init_lock
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
-        try:  # under the worker's store-creation lock: reading must not race its schema setup
-            with store_init_lock(storage):
-                running = load_study(storage).get_trials(states=(TrialState.RUNNING,))
         except (KeyError, ValueError, sqlalchemy.exc.SQLAlchemyError):  # not created yet
             running = []
         for trial in running:

@@ -64,8 +64,7 @@ def train_and_log(
     keras.config.disable_interactive_logging()
     keras.utils.set_random_seed(seed)
     x, y = fit_on if fit_on is not None else (splits.x_train, splits.y_train)
-    epochs = int(params.get("epochs", DEFAULTS["epochs"]))
-    batch_size = int(params.get("batch_size", DEFAULTS["batch_size"]))
+    epochs, batch_size = int(_param(params, "epochs")), int(_param(params, "batch_size"))
     model = build(model_type, params, steps_per_epoch=steps_per_epoch(len(x), batch_size))
     reports.log_model_summary(model)
     test = (splits.x_test, splits.y_test)
@@ -80,7 +79,7 @@ def train_and_log(
         one_hot=one_hot_labels(params),
         callbacks=[EpochReport(test if test_each_epoch else None), *shown, recorder, *callbacks],
     )  # fmt: skip
-    model = with_tta(model, str(params.get("tta", DEFAULTS["tta"])))
+    model = with_tta(model, str(_param(params, "tta")))
     final = evaluate(model, *test)
     run.log_final({"test_accuracy": final.accuracy, "test_loss": final.loss})
     reports.log_confusion_matrix(splits.y_test, final.y_pred)
@@ -92,12 +91,12 @@ def train_and_log(
 
 def augmentation(params: Mapping[str, Any]) -> Augmentation:
     """The training-time augmentation the params ask for."""
-
-    def get(name: str) -> Any:
-        return params.get(name, DEFAULTS[name])
-
     return Augmentation(
-        shift=int(get("augment_shift")),
-        flip=bool(get("augment_flip")),
-        erasing=float(get("augment_erasing")),
+        shift=int(_param(params, "augment_shift")),
+        flip=bool(_param(params, "augment_flip")),
+        erasing=float(_param(params, "augment_erasing")),
     )
+
+
+def _param(params: Mapping[str, Any], name: str) -> Any:
+    return params.get(name, DEFAULTS[name])

@@ -21,7 +21,7 @@ from tests.helpers import (
     load_study,
     mlflow_client,
     start,
-    wait_for_running_trial_on_server,
+    wait_for_running_trial,
     write_study,
 )
 
@@ -75,8 +75,8 @@ def test_workers_ride_out_a_postgresql_restart_within_their_bound(
     one_thread = {"TF_NUM_INTRAOP_THREADS": "1"}
     worker = start(patient, env={"OPTUNA_STORAGE": pg_url, **one_thread})
     stopping = start(hasty, env={"OPTUNA_STORAGE": hasty_url, **one_thread})
-    number = wait_for_running_trial_on_server(pg_url, worker)
-    wait_for_running_trial_on_server(hasty_url, stopping)
+    number = wait_for_running_trial(pg_url, worker)
+    wait_for_running_trial(hasty_url, stopping)
     with _postgresql_down():
         time.sleep(OUTAGE_SECONDS)
         assert worker.poll() is None, "the worker stopped while the database was down"
