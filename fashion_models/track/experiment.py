@@ -13,6 +13,7 @@ from fashion_models.search.claims import store_init_lock
 from fashion_models.spec.secrets import http_credentials
 from fashion_models.spec.sections import StudyConfig, WorkersSection
 from fashion_models.spec.stores import database_server, sqlite_file
+from fashion_models.track import http_retry
 
 # MLflow's HTTP client retries a request whose connection fails or whose answer is a 5xx,
 # sleeping 0, 2, 4, 8, ... s between tries with this backoff factor (urllib3's exponential
@@ -24,10 +25,11 @@ def connect(uri: str, retry_seconds: float = WorkersSection.storage_retry_second
     """Point MLflow tracking and registry at `uri` (a local SQLite file is created on demand).
 
     A tracking server's requests are retried for about `retry_seconds` (a server that
-    restarts mid-study costs a wait, not the trial); settings of MLFLOW_HTTP_REQUEST_* in the
-    environment win. A user and password in an http(s) URI move to MLflow's own variables
-    (MLFLOW_TRACKING_USERNAME / _PASSWORD), so that no URL MLflow quotes in a message holds
-    them; worker processes inherit both."""
+    restarts mid-study costs a wait, not the trial), and so is an answer cut off in its body
+    (http_retry); settings of MLFLOW_HTTP_REQUEST_* in the environment win. A user and
+    password in an http(s) URI move to MLflow's own variables (MLFLOW_TRACKING_USERNAME /
+    _PASSWORD), so that no URL MLflow quotes in a message holds them; worker processes inherit
+    both."""
     database = sqlite_file(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +40,7 @@ def connect(uri: str, retry_seconds: float = WorkersSection.storage_retry_second
         os.environ["MLFLOW_TRACKING_PASSWORD"] = password
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(http_retries(retry_seconds)))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", str(HTTP_BACKOFF_FACTOR))
+    http_retry.install()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
 
