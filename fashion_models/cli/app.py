@@ -30,12 +30,16 @@ def main(ctx: click.Context, debug: bool) -> None:
     optuna-run status STUDY.yaml     the trials at a glance (--json for scripts)
     optuna-run report STUDY.yaml     redraw the study figures; write a design's report
     optuna-run promote STUDY.yaml    move the alias to a better model (--trial, --force)
+    optuna-run create / run --no-finish / finish STUDY.yaml   the same study, split for
+                                     schedulers: create once, N workers, finish once
     """
     ctx.obj = {"debug": debug}
 
 
 for _command in (
     study_commands.run,
+    study_commands.create,
+    study_commands.finish,
     study_commands.validate,
     study_commands.status,
     study_commands.report,

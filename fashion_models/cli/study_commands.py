@@ -26,17 +26,28 @@ if TYPE_CHECKING:
     help="Worker processes to start on this host (default 1, or one per --gpus entry).",
 )
 @click.option("--gpus", default=None, help="Pin one worker per listed GPU, e.g. 0,1.")
+@click.option(
+    "--no-finish",
+    is_flag=True,
+    help="Run trials only: no final retrain, no registration (a scheduler's worker; "
+    "`optuna-run finish` does that once after all of them).",
+)
 @click.option("--as-worker", is_flag=True, hidden=True)  # a process started by --workers
 @click.pass_context
 def run(
-    ctx: click.Context, study_file: Path, workers: int | None, gpus: str | None, as_worker: bool
+    ctx: click.Context,
+    study_file: Path,
+    workers: int | None,
+    gpus: str | None,
+    no_finish: bool,
+    as_worker: bool,
 ) -> None:
     """Create or join the study in STUDY_FILE and run it to n_trials."""
-    guarded(ctx, lambda: _run(ctx, study_file, workers, gpus, as_worker))
+    guarded(ctx, lambda: _run(ctx, study_file, workers, gpus, as_worker or no_finish))
 
 
 def _run(
-    ctx: click.Context, study_file: Path, workers: int | None, gpus: str | None, as_worker: bool
+    ctx: click.Context, study_file: Path, workers: int | None, gpus: str | None, worker: bool
 ) -> None:
     config = _load(study_file)  # before anything imports TensorFlow: bad input stays fast
     from fashion_models.run.workers import GpuListError, parse_gpus, prefixed
@@ -48,10 +59,12 @@ def _run(
     from fashion_models.cli.output import print_summary
     from fashion_models.run.runner import run_study
 
-    if as_worker:
+    if worker and workers is None and not pinned:  # one worker; finishing is someone else's
         echo = prefixed(click.echo)
         _announce_gpus(echo)
         run_study(config, echo=echo, register=False)
+    elif worker:
+        raise click.UsageError("--no-finish runs one worker: it takes no --workers or --gpus")
     elif workers is None and not pinned:
         _announce_gpus(click.echo)
         session, promotion = run_study(config, echo=click.echo)
@@ -92,6 +105,39 @@ def _run_parallel(
     print_summary(config, session.study, promotion, echo=click.echo)
     if problems:
         raise FatalError("; ".join(problems))
+
+
+@click.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.pass_context
+def create(ctx: click.Context, study_file: Path) -> None:
+    """Create the study in STUDY_FILE and its MLflow side, run no trial (once, before a
+    scheduler starts its workers: `run --no-finish`)."""
+    guarded(ctx, lambda: _create(study_file))
+
+
+def _create(study_file: Path) -> None:
+    from fashion_models.run.runner import create_study
+
+    create_study(_load(study_file), echo=click.echo)
+
+
+@click.command()
+@click.argument("study_file", type=click.Path(path_type=Path))
+@click.pass_context
+def finish(ctx: click.Context, study_file: Path) -> None:
+    """Finish the study in STUDY_FILE once its workers are done: figures, the final retrain,
+    registration and promotion; then the summary."""
+    guarded(ctx, lambda: _finish(study_file))
+
+
+def _finish(study_file: Path) -> None:
+    from fashion_models.cli.output import print_summary
+    from fashion_models.run.runner import finish_existing
+
+    config = _load(study_file)
+    session, promotion = finish_existing(config, echo=click.echo)
+    print_summary(config, session.study, promotion, echo=click.echo)
 
 
 @click.command()
