@@ -53,6 +53,7 @@ def main() -> None:
     study = optuna.load_study(study_name=config.study.name, storage=config.storage)
     complete = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
     chosen = spread(complete, args.configs)
+    chosen = chosen[::2] + chosen[1::2]  # spread out first: a run cut short still spans the range
     splits = study_splits(config, FULL_IMAGES)
     fit_on = (
         np.concatenate([splits.x_train, splits.x_val]),
@@ -79,18 +80,24 @@ def main() -> None:
             "seconds": round(time.time() - started, 1), "params": trial.params,
         })  # fmt: skip
         print(f"trial {trial.number}: low {trial.value:.4f} -> full {trained.test.accuracy:.4f}")
-    rho, p_value = spearmanr(
-        [r["low_fidelity_val_accuracy"] for r in rows], [r["full_test_accuracy"] for r in rows]
-    )
+        write(args, config.data.train_size, len(fit_on[1]), rows)  # a cut-short run keeps its rows
+
+
+def write(args: argparse.Namespace, low_images: int | None, full_images: int, rows: list) -> None:
+    rho, p_value = (float("nan"), float("nan"))
+    if len(rows) >= 3:
+        rho, p_value = spearmanr(
+            [r["low_fidelity_val_accuracy"] for r in rows], [r["full_test_accuracy"] for r in rows]
+        )
     result = {
-        "study_file": str(args.study_file), "full_images": len(fit_on[1]),
+        "study_file": str(args.study_file), "full_images": full_images,
         "full_epochs": args.epochs, "spearman": float(rho), "p_value": float(p_value),
         "rows": rows, "command": " ".join(sys.argv),
     }  # fmt: skip
     (args.out / "fidelity.json").write_text(json.dumps(result, indent=2))
     lines = [
-        f"low fidelity: {config.data.train_size} images, the trials' own epochs, validation "
-        f"accuracy; full: {len(fit_on[1])} images x {args.epochs} epochs, test accuracy",
+        f"low fidelity: {low_images} images, the trials' own epochs, validation accuracy; "
+        f"full: {full_images} images x {args.epochs} epochs, test accuracy",
         "",
         "| trial | low-fidelity val accuracy | full test accuracy | retrain seconds |",
         "|---|---|---|---|",
