@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: quickstart test setup data postgres lint
+.PHONY: quickstart test setup data postgres slurm lint
 
 quickstart: setup  ## set up, then run (or continue) the quickstart study
 	$(BIN)/optuna-run experiments/quickstart.yaml
@@ -12,7 +12,7 @@ quickstart: setup  ## set up, then run (or continue) the quickstart study
 test: setup lint  ## set up, lint, then run the whole test suite
 	$(BIN)/pytest
 
-setup: $(VENV)/.installed data postgres
+setup: $(VENV)/.installed data postgres slurm
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ data:
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
 	else echo "Fashion-MNIST missing: install dataset-fashion-mnist as root, or set FASHION_MNIST_DIR" >&2; exit 1; fi; \
 	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist
+
+# The Slurm tests start their own small cluster (slurmctld, two slurmd on loopback, munged)
+# from Debian's packages; nothing is started here, and the host's own Slurm set-up is not used.
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge
+slurm:
+	@if command -v sbatch >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "Slurm missing: install $(SLURM_PACKAGES) as root" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SLURM_PACKAGES)
 
 # The tests of several workers use the PostgreSQL server at 127.0.0.1:5432 (trust auth);
 # start the local cluster if it is installed and down.

@@ -77,4 +77,20 @@ def device_tags() -> dict[str, str]:
         "tf_threads": f"intra={intra} inter={inter}",
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "worker_slot": os.environ.get(WORKER_ENV, "shell"),
+        **scheduler_tags(),
     }
+
+
+def scheduler_tags() -> dict[str, str]:
+    """Where a scheduler placed this worker, from the variables it sets in a job: the Slurm
+    job (array job_task) and node, or the Kubernetes Indexed Job's completion index."""
+    env, tags = os.environ, {}
+    if "SLURM_ARRAY_JOB_ID" in env and "SLURM_ARRAY_TASK_ID" in env:
+        tags["slurm_job"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    elif "SLURM_JOB_ID" in env:
+        tags["slurm_job"] = env["SLURM_JOB_ID"]
+    if "SLURMD_NODENAME" in env:
+        tags["slurm_node"] = env["SLURMD_NODENAME"]
+    if "JOB_COMPLETION_INDEX" in env:
+        tags["k8s_job_index"] = env["JOB_COMPLETION_INDEX"]
+    return tags
