@@ -12,6 +12,7 @@ from fashion_models.errors import TrialError
 from fashion_models.run.recovery import record_interruption
 from fashion_models.run.session import StudySession
 from fashion_models.run.training_run import train_and_log
+from fashion_models.search.signals import interruptible
 from fashion_models.spec.components import REPLICATE
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
@@ -30,7 +31,8 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
-            return self._trial(trial)
+            with interruptible():  # SIGINT / SIGTERM stop the trial here, where it is recorded
+                return self._trial(trial)
         except KeyboardInterrupt as exc:
             record_interruption(trial, exc, self.session.config.tracking.experiment)
             raise

@@ -1,5 +1,10 @@
 """SIGINT and SIGTERM end a worker cleanly: `Interrupted` is raised inside the running trial
 (Optuna marks it FAIL, its run is closed), and the command exits 130 or 143.
+
+It is raised only where it can be recorded: inside the objective (`interruptible`). A signal
+that lands in Optuna's bookkeeping (creating or telling a trial, the claim) waits for the
+next safe point: the objective's start, or the trial loop's `raise_if_interrupted`.
+Otherwise a trial could end FAIL with no reason and no closed run.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class _Signals:
 
     pending: int | None = None
     delivered: bool = False
+    armed: bool = False  # inside the objective: raising now is recorded on the trial
 
 
 def _resend() -> None:
@@ -61,6 +67,8 @@ def stop_on_signals() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if _Signals.pending is None:
             _Signals.pending = signum
+        if not _Signals.armed:
+            return  # in Optuna's bookkeeping: raised at the next safe point
         timer = threading.Timer(1.0, _resend)
         timer.daemon = True
         timer.start()
@@ -70,7 +78,7 @@ def stop_on_signals() -> Iterator[None]:
         if not isinstance(info.exc_value, Interrupted):  # ours is re-sent: no traceback
             sys.__unraisablehook__(info)
 
-    _Signals.pending, _Signals.delivered = None, False
+    _Signals.pending, _Signals.delivered, _Signals.armed = None, False, False
     hook, sys.unraisablehook = sys.unraisablehook, unraisable
     for s in previous:
         signal.signal(s, handler)
@@ -80,6 +88,25 @@ def stop_on_signals() -> Iterator[None]:
         delivered()
         raise
     finally:
+        _Signals.armed = False
         for s, h in previous.items():
             signal.signal(s, h)
         sys.unraisablehook = hook
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """The objective's span: a signal raises Interrupted at once, one that came before it
+    (in Optuna's bookkeeping) raises on entry."""
+    _Signals.armed = True
+    try:
+        raise_if_interrupted()
+        yield
+    finally:
+        _Signals.armed = False
+
+
+def raise_if_interrupted() -> None:
+    """A safe point of the trial loop: raise the Interrupted of a signal that was held back."""
+    if _Signals.pending is not None and not _Signals.delivered:
+        raise Interrupted(_Signals.pending)

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from fashion_models.errors import FatalError, StoreError
 from fashion_models.search.claims import ClaimLock
 from fashion_models.search.queries import best_completed_trial, counted_trials
-from fashion_models.search.signals import stop_on_signals
+from fashion_models.search.signals import raise_if_interrupted, stop_on_signals
 from fashion_models.search.study import StudyHandle
 from fashion_models.spec.sections import StudyConfig
 
@@ -80,6 +80,7 @@ def run_trials(
     timeout, started = config.study.timeout, time.monotonic()
     with stop_on_signals():
         while not failures.tripped and (timeout is None or time.monotonic() - started < timeout):
+            raise_if_interrupted()
             slot = _claim(handle, config.study.n_trials)
             if slot == "done" or _grid_exhausted(study):
                 if slot == "run":
@@ -101,6 +102,7 @@ def run_trials(
                 raise
             finally:
                 lock.release()
+        raise_if_interrupted()  # a signal held back while the last trial was told
     if failures.tripped:
         raise FatalError(
             f"stopped after {failures.limit} failed trials in a row "

@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
 import pytest
 
+from fashion_models.search.signals import (
+    Interrupted,
+    interruptible,
+    raise_if_interrupted,
+    stop_on_signals,
+)
 from tests.helpers import (
     SLOW_CNN,
     assert_exact_study,
@@ -22,9 +29,38 @@ from tests.helpers import (
     write_study,
 )
 
-pytestmark = pytest.mark.slow
+
+def test_a_signal_in_the_bookkeeping_waits_for_the_next_safe_point() -> None:
+    # Outside the objective (Optuna creating or telling a trial) the signal is held back, so
+    # that Optuna never fails a trial that nothing recorded; the objective's start raises it.
+    with stop_on_signals():
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at once, in this thread: no raise
+        with pytest.raises(Interrupted) as raised, interruptible():
+            pytest.fail("the held-back signal did not stop the objective at its start")
+    assert raised.value.exit_code == 143
 
 
+def test_a_held_back_signal_stops_the_loop_at_its_next_safe_point() -> None:
+    with pytest.raises(Interrupted) as raised, stop_on_signals():
+        os.kill(os.getpid(), signal.SIGINT)
+        raise_if_interrupted()
+    assert raised.value.exit_code == 130
+
+
+def test_a_signal_inside_the_objective_raises_at_once() -> None:
+    with pytest.raises(Interrupted), stop_on_signals(), interruptible():
+        os.kill(os.getpid(), signal.SIGTERM)
+        pytest.fail("the signal did not interrupt the objective")
+
+
+def test_without_a_signal_nothing_is_raised() -> None:
+    with stop_on_signals():
+        raise_if_interrupted()
+        with interruptible():
+            pass
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "code", "args"), [(signal.SIGINT, 130, ()), (signal.SIGTERM, 143, ("--workers", "1"))]
 )
