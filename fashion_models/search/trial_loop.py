@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.errors import FatalError, StoreError
 from fashion_models.search.claims import ClaimLock
-from fashion_models.search.queries import best_completed_trial, counted_trials
+from fashion_models.search.queries import COUNTED_STATES, best_completed_trial, counted_trials
 from fashion_models.search.signals import raise_if_interrupted, stop_on_signals
 from fashion_models.search.study import StudyHandle
 from fashion_models.spec.sections import StudyConfig
@@ -130,8 +130,11 @@ def _claim(handle: StudyHandle, n_trials: int) -> str:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
-        counted = counted_trials(study)
-        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        # One read for both counts: with two, a trial that ends between them is in neither
+        # (RUNNING for the first, COMPLETE for the second) and the study overshoots n_trials.
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        counted = sum(state in COUNTED_STATES for state in states)
+        running = states.count(TrialState.RUNNING)
     except BaseException:
         lock.release()
         raise
