@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from fashion_models.cli import serving_commands, study_commands
+from fashion_models.cli import render_commands, serving_commands, study_commands
 
 
 class StudyCommandGroup(click.Group):
@@ -30,6 +30,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     optuna-run status STUDY.yaml     the trials at a glance (--json for scripts)
     optuna-run report STUDY.yaml     redraw the study figures; write a design's report
     optuna-run promote STUDY.yaml    move the alias to a better model (--trial, --force)
+    optuna-run render slurm|k8s STUDY.yaml   a Slurm script or Kubernetes manifests for it
     """
     ctx.obj = {"debug": debug}
 
@@ -43,5 +44,6 @@ for _command in (
     serving_commands.predict,  # serving the shop: see fashion_models.serving
     serving_commands.catalog,
     serving_commands.similar,
+    render_commands.render,  # running on a cluster: see fashion_models.deploy
 ):
     main.add_command(_command)
