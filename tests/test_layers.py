@@ -1,7 +1,7 @@
 """The layer rule of ARCHITECTURE.md, read from the imports of every module of the package
 (imports inside functions included): cli -> run -> track -> search -> spec, train; serving
-beside track. No cycles; train/ without Optuna and MLflow; spec/ without TensorFlow; click
-only in cli/."""
+beside track; deploy (cluster renderers) on spec alone. No cycles; train/ without Optuna and
+MLflow; spec/ without TensorFlow; click only in cli/."""
 
 from __future__ import annotations
 
@@ -26,7 +26,19 @@ ALLOWED: dict[str, set[str]] = {
     "track": {"track", "search", "spec", "train", "errors"},
     "serving": {"serving", "spec", "train", "errors"},
     "run": {"run", "track", "search", "serving", "analysis", "spec", "train", "errors"},
-    "cli": {"cli", "run", "track", "search", "serving", "analysis", "spec", "train", "errors"},
+    "deploy": {"deploy", "spec", "errors"},
+    "cli": {
+        "cli",
+        "run",
+        "track",
+        "search",
+        "serving",
+        "analysis",
+        "deploy",
+        "spec",
+        "train",
+        "errors",
+    },
     "__init__": {"__init__"},
 }
 # Third-party packages a layer must not import.
@@ -38,6 +50,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "track": {"click"},
     "serving": {"click"},
     "run": {"click"},
+    "deploy": {"optuna", "optuna_integration", "tensorflow", "keras", "mlflow", "click"},
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from fashion_models.cli import serving_commands, study_commands
+from fashion_models.cli import render_commands, serving_commands, study_commands
 
 
 class StudyCommandGroup(click.Group):
@@ -32,6 +32,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     optuna-run promote STUDY.yaml    move the alias to a better model (--trial, --force)
     optuna-run create / run --no-finish / finish STUDY.yaml   the same study, split for
                                      schedulers: create once, N workers, finish once
+    optuna-run render slurm|k8s STUDY.yaml   a Slurm script or Kubernetes manifests for it
     """
     ctx.obj = {"debug": debug}
 
@@ -47,5 +48,6 @@ for _command in (
     serving_commands.predict,  # serving the shop: see fashion_models.serving
     serving_commands.catalog,
     serving_commands.similar,
+    render_commands.render,  # running on a cluster: see fashion_models.deploy
 ):
     main.add_command(_command)
