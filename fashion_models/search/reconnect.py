@@ -119,8 +119,14 @@ class ReconnectingRDBStorage(RDBStorage):
             _retried(RDBStorage.record_heartbeat)(self, trial_id)
 
 
-# The storage calls a worker makes (BaseStorage's and the stale-trial query), each retried whole:
-# one call is one transaction, rolled back when its connection drops.
+# The storage calls a worker makes, each retried whole: one call is one transaction, rolled
+# back when its connection drops. BaseStorage's public ones, the stale-trial query, and the
+# private ones Optuna's storage cache (_CachedStorage, which wraps every RDBStorage a study
+# opens) calls instead of their public forms: reading the study's trials, creating a trial,
+# writing a param, finding the best trial. Creating a trial is retried by Optuna itself too
+# (on any operational error): a commit whose answer is lost could leave a trial twice there
+# and here alike.
+_CACHE_CALLS = {"_get_trials", "_create_new_trial", "_set_trial_param", "_get_best_trial_id"}
 _RETRIED = sorted(
     {
         name
@@ -128,6 +134,7 @@ _RETRIED = sorted(
         if not name.startswith("_") and callable(getattr(RDBStorage, name, None))
     }
     | {"_get_stale_trial_ids"}
+    | _CACHE_CALLS
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -96,3 +97,34 @@ def test_workers_ride_out_a_postgresql_restart_within_their_bound(
     assert last.startswith(f"error: lost the Optuna storage postgresql+psycopg://{masked}: "), out
     assert "(workers.storage_retry_seconds = 2)" in last
     assert re.search(r"no connection for [2-9]s", last), last
+
+
+def test_the_storage_cache_rides_out_a_restart(pg_url: str) -> None:
+    # The calls Optuna's storage cache makes on its own (reading the trials when a worker
+    # claims one, creating the trial, writing its params, finding the best) meet an outage:
+    # they wait for the server and go on, as the public calls do.
+    import optuna
+
+    from fashion_models.search.storages import build_storage
+    from fashion_models.spec.sections import WorkersSection
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="cache", storage=build_storage(pg_url, WorkersSection()))
+    study.optimize(lambda t: 1 + t.suggest_float("x", 0, 1), n_trials=1)  # cached: trial 0
+    if not Path("/etc/postgresql").is_dir():
+        pytest.skip("no local PostgreSQL cluster to restart")
+    subprocess.run([*_cluster(), "stop", "-m", "fast"], check=True, capture_output=True)
+    restart = threading.Timer(3.0, subprocess.run, ([*_cluster(), "start"],), {"check": True})
+    restart.start()
+    try:
+        started = time.monotonic()
+        trial = study.ask()  # reads the trials, then creates one: both wait for the server
+        waited = time.monotonic() - started
+        trial.suggest_float("x", 0, 1)
+        study.tell(trial, 0.25)
+        assert study.best_trial.number == trial.number
+    finally:
+        restart.join()
+        _wait_until_ready()
+    assert waited >= 2.0  # it did meet the outage
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE"]
