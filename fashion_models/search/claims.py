@@ -23,6 +23,7 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from fashion_models.errors import StoreError
+from fashion_models.search.connections import connect_args
 from fashion_models.search.reconnect import Reconnect, connection_lost, first_line
 from fashion_models.spec.secrets import mask_url, scrub
 from fashion_models.spec.stores import database_server, local_file, sqlite_file
@@ -151,7 +152,7 @@ def store_init_lock(url: str) -> Iterator[None]:
         finally:
             lock.release()
     elif database_server(url) == "postgresql":
-        engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=connect_args(url))
         try:
             connection = _advisory_lock(engine, INIT_LOCK_KEY)
         except sqlalchemy.exc.SQLAlchemyError as exc:

@@ -1,5 +1,10 @@
 """Optuna storages: SQLite on one host, PostgreSQL across hosts, a journal file; heartbeats;
-riding out a database restart (reconnect.py)."""
+riding out a database restart (reconnect.py).
+
+Connections to PostgreSQL: a worker process holds at most sum(WORKER_POOL) = 5 (its queries,
+its heartbeat thread and the claim lock take one each: 3 at once as measured), plus one for
+the store-creation lock while it starts (tests/search/test_connections.py counts them).
+"""
 
 from __future__ import annotations
 
@@ -15,23 +20,27 @@ from optuna.trial import FrozenTrial
 
 from fashion_models.errors import StoreError
 from fashion_models.search.claims import store_init_lock
+from fashion_models.search.connections import connect_args
 from fashion_models.search.reconnect import Reconnect, ReconnectingRDBStorage, first_line
 from fashion_models.spec.secrets import mask_url, scrub
 from fashion_models.spec.sections import WorkersSection
 from fashion_models.spec.stores import sqlite_file
 
 StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+WORKER_POOL = (3, 2)  # a worker's pool_size and max_overflow on a database server
 
 
 def build_storage(
     url: str,
     workers: WorkersSection | None = None,
     stale_trial_callback: StaleTrialCallback | None = None,
+    pool: tuple[int, int] = WORKER_POOL,
 ) -> optuna.storages.BaseStorage:
     """An RDB storage for SQLAlchemy URLs (with heartbeats when `workers` is given; a trial
     whose heartbeat stops goes to `stale_trial_callback`), a journal file for plain paths (no
     heartbeats: Optuna's journal storage has none). On a database server every call rides out
-    a dropped connection for `workers.storage_retry_seconds` (reconnect.py)."""
+    a dropped connection for `workers.storage_retry_seconds` (reconnect.py). `pool`: the pool
+    size and overflow of a database server's connections."""
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
@@ -45,7 +54,8 @@ def build_storage(
         # Per worker process: the main thread, the heartbeat thread and the claim lock each
         # hold one connection; pre-ping replaces connections a server or proxy dropped, and
         # none is kept longer than a proxy or firewall is likely to let it idle.
-        engine_kwargs.update(pool_pre_ping=True, pool_size=3, max_overflow=2, pool_recycle=300)
+        engine_kwargs.update(pool_pre_ping=True, pool_size=pool[0], max_overflow=pool[1])
+        engine_kwargs.update(pool_recycle=300, connect_args=connect_args(url))
     heartbeat: dict[str, Any] = {}
     if workers is not None:
         heartbeat = {
