@@ -96,8 +96,8 @@ class Proxy:
 
 
 @contextmanager
-def running_proxy(pg_url: str) -> Iterator[Proxy]:
-    proxy = Proxy(with_password(pg_url), free_port())
+def running_proxy(pg_url: str, port: int | None = None) -> Iterator[Proxy]:
+    proxy = Proxy(with_password(pg_url), port or free_port())
     try:
         proxy.wait_ready()
         yield proxy
@@ -173,6 +173,34 @@ def test_a_killed_workers_trial_is_failed_and_retried_through_the_proxy(
     assert "no heartbeat" in run.data.tags["fail_reason"]
     retried = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == number]
     assert len(retried) == 1 and retried[0].params == dead.params
+
+
+def test_calls_ride_out_a_proxy_restart_within_their_bound(pg_url: str) -> None:
+    import optuna
+
+    from fashion_models.errors import StoreError
+    from fashion_models.search.storages import build_storage
+    from fashion_models.spec.sections import WorkersSection
+
+    port = free_port()
+    with running_proxy(pg_url, port) as proxy:
+        address = proxy.address
+        patient = build_storage(address, WorkersSection(storage_retry_seconds=120))
+        study = optuna.create_study(storage=patient, study_name="tiny")
+        assert proxy.stop() == 143
+    with running_proxy(pg_url, port) as proxy:  # the call below waits while it starts
+        study.set_user_attr("written", "after the restart")
+        assert load_study(pg_url).user_attrs == {"written": "after the restart"}
+
+        hasty = build_storage(address, WorkersSection(storage_retry_seconds=2))
+        assert proxy.stop() == 143
+    with pytest.raises(StoreError) as lost:
+        hasty.get_study_id_from_name("tiny")
+    assert str(lost.value).startswith(
+        f"lost the Optuna storage {address}: no connection for 2s "
+        "(workers.storage_retry_seconds = 2); last error: UNAVAILABLE: "
+    )
+    assert len(str(lost.value).splitlines()) == 1
 
 
 HOLDER = """
