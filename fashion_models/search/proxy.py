@@ -69,9 +69,18 @@ def serve(url: str, host: str, port: int, echo: Callable[[str], None] = print) -
     if problem is not None:
         raise ArgumentError(f"--storage: {problem}, found {mask_url(url)!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # What optuna.storages._grpc.server.make_server builds, with keepalive (a dead worker's
+    # claim is released) and the coordinator beside Optuna's service.
+    server = grpc.server(
+        ThreadPoolExecutor(THREADS, thread_name_prefix="storage-proxy"),
+        options=wire.SERVER_OPTIONS,
+    )
+    _bind(server, host, port)  # first: a port in use leaves the database untouched
     storage = _open(url)
     try:
-        server = _server(storage, url, host, port)
+        service = OptunaStorageProxyService(get_storage(storage))
+        api_pb2_grpc.add_StorageServiceServicer_to_server(service, server)
+        server.add_generic_rpc_handlers((Coordinator(url, storage).handler(),))
         server.start()
         echo(
             f"storage proxy for {mask_url(url)} on {wire.target(host, port)}: workers join "
@@ -86,6 +95,16 @@ def serve(url: str, host: str, port: int, echo: Callable[[str], None] = print) -
         storage.engine.dispose()
 
 
+def _bind(server: grpc.Server, host: str, port: int) -> None:
+    try:
+        server.add_insecure_port(wire.target(host, port))
+    except RuntimeError:
+        raise FatalError(
+            f"cannot serve on {wire.target(host, port)}: the port is in use, or {host} is "
+            "not an address of this host"
+        ) from None
+
+
 def _open(url: str) -> RDBStorage:
     storage = build_storage(url, pool=POOL)
     assert isinstance(storage, RDBStorage)  # proxied_storage_problem let only databases in
@@ -94,24 +113,6 @@ def _open(url: str) -> RDBStorage:
         retry = WorkersSection.storage_retry_seconds
         storage.reconnect = Reconnect(url, retry, sticky=False)
     return storage
-
-
-def _server(storage: RDBStorage, url: str, host: str, port: int) -> grpc.Server:
-    # What optuna.storages._grpc.server.make_server builds, with keepalive (a dead worker's
-    # claim is released) and the coordinator beside Optuna's service.
-    pool = ThreadPoolExecutor(THREADS, thread_name_prefix="storage-proxy")
-    server = grpc.server(pool, options=wire.SERVER_OPTIONS)
-    service = OptunaStorageProxyService(get_storage(storage))
-    api_pb2_grpc.add_StorageServiceServicer_to_server(service, server)
-    server.add_generic_rpc_handlers((Coordinator(url, storage).handler(),))
-    try:
-        server.add_insecure_port(wire.target(host, port))
-    except RuntimeError:
-        raise FatalError(
-            f"cannot serve on {wire.target(host, port)}: the port is in use, or {host} is "
-            "not an address of this host"
-        ) from None
-    return server
 
 
 def _reachable(host: str) -> str:

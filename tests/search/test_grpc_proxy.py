@@ -339,3 +339,6 @@ def test_the_proxy_on_a_port_in_use_is_one_error(pg_url: str) -> None:
         f"error: cannot serve on 127.0.0.1:{port}: the port is in use, or 127.0.0.1 is not an "
         "address of this host"
     )
+    engine = sqlalchemy.create_engine(pg_url)
+    assert sqlalchemy.inspect(engine).get_table_names() == []  # found out before writing
+    engine.dispose()
