@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import grpc
 import optuna
-from optuna.storages import GrpcStorageProxy
+from optuna.storages import BaseStorage, GrpcStorageProxy
 from optuna.storages._grpc.auto_generated import api_pb2_grpc
 from optuna.storages._grpc.client import GrpcClientCache
 from optuna.storages._heartbeat import BaseHeartbeat
@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial
 
 from fashion_models.errors import StoreError
 from fashion_models.search import proxy_protocol as wire
-from fashion_models.search.reconnect import STORAGE_CALLS, Reconnect, first_line
+from fashion_models.search.reconnect import Reconnect, first_line
 from fashion_models.spec.stores import grpc_address
 
 T = TypeVar("T")
@@ -174,8 +174,8 @@ def _proxied(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-# Optuna's storage calls, each retried whole and its failure made one line.
-for _name in STORAGE_CALLS:
-    if _name in vars(ProxyStorage):  # ours already go through `call`
-        continue
-    setattr(ProxyStorage, _name, _proxied(getattr(GrpcStorageProxy, _name)))
+# Optuna's storage calls (BaseStorage's public ones), each retried whole and its failure made
+# one line; ours go through `call` already.
+for _name in sorted(vars(BaseStorage)):
+    if not _name.startswith("_") and _name not in vars(ProxyStorage):
+        setattr(ProxyStorage, _name, _proxied(getattr(GrpcStorageProxy, _name)))

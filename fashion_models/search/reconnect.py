@@ -126,12 +126,12 @@ class ReconnectingRDBStorage(RDBStorage):
         """The heartbeat thread's call: retried like the others, but a storage found lost is
         left to the trial's own thread to report (a thread's traceback is no message)."""
         with contextlib.suppress(StoreError):
-            retried(RDBStorage.record_heartbeat)(self, trial_id)
+            _retried(RDBStorage.record_heartbeat)(self, trial_id)
 
 
 # The storage calls a worker makes (BaseStorage's and the stale-trial query), each retried whole:
 # one call is one transaction, rolled back when its connection drops.
-STORAGE_CALLS = sorted(
+_RETRIED = sorted(
     {
         name
         for name in vars(optuna.storages.BaseStorage)
@@ -141,11 +141,9 @@ STORAGE_CALLS = sorted(
 )
 
 
-def retried(method: Callable[..., Any]) -> Callable[..., Any]:
-    """`method` of a storage, retried by the storage's `reconnect` policy (when it has one)."""
-
+def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self: ReconnectingRDBStorage, *args: Any, **kwargs: Any) -> Any:
         if self.reconnect is None:
             return method(self, *args, **kwargs)
         return self.reconnect.call(lambda: method(self, *args, **kwargs))
@@ -153,5 +151,5 @@ def retried(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-for _name in STORAGE_CALLS:
-    setattr(ReconnectingRDBStorage, _name, retried(getattr(RDBStorage, _name)))
+for _name in _RETRIED:
+    setattr(ReconnectingRDBStorage, _name, _retried(getattr(RDBStorage, _name)))
