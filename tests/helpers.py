@@ -435,6 +435,41 @@ def serving(
             process.wait()
 
 
+@contextmanager
+def pg_connections(url: str, every: float = 0.1) -> Iterator[list[dict[str, int]]]:
+    """Samples of the connections open to the database of `url` (a PostgreSQL URL), each a
+    count by application_name, taken every `every` seconds while the block runs (from the
+    server's `postgres` database: the sampler's own connection is not among them)."""
+    import threading
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres")
+    samples: list[dict[str, int]] = []
+    done = threading.Event()
+    sql = (
+        "SELECT application_name, count(*) FROM pg_stat_activity "
+        "WHERE datname = %s GROUP BY application_name"
+    )
+
+    def sample() -> None:
+        with psycopg.connect(admin.render_as_string(hide_password=False)) as connection:
+            connection.autocommit = True
+            while not done.wait(every):
+                rows = connection.execute(sql, (target.database,)).fetchall()
+                samples.append({str(name): int(n) for name, n in rows})
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        sampler.join(timeout=10)
+
+
 # --------------------------------------------------------------------------- serving
 
 

@@ -14,6 +14,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # MLflow's download progress bars and INFO lines would drown the per-trial lines.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+# gRPC's C++ core logs a failed bind itself; storage-proxy says it in one line instead.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 from fashion_models.cli.app import main  # noqa: E402
 from fashion_models.cli.quiet_start import quiet_tensorflow_start  # noqa: E402

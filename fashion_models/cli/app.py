@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from fashion_models.cli import render_commands, serving_commands, study_commands
+from fashion_models.cli import proxy_commands, render_commands, serving_commands, study_commands
 
 
 class StudyCommandGroup(click.Group):
@@ -33,6 +33,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     optuna-run create / run --no-finish / finish STUDY.yaml   the same study, split for
                                      schedulers: create once, N workers, finish once
     optuna-run render slurm|k8s STUDY.yaml   a Slurm script or Kubernetes manifests for it
+    optuna-run storage-proxy --storage URL --port P   serve one database to many workers
     """
     ctx.obj = {"debug": debug}
 
@@ -49,5 +50,6 @@ for _command in (
     serving_commands.catalog,
     serving_commands.similar,
     render_commands.render,  # running on a cluster: see fashion_models.deploy
+    proxy_commands.storage_proxy,  # many workers, one database: see fashion_models.search.proxy
 ):
     main.add_command(_command)

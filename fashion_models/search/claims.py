@@ -4,7 +4,9 @@ serialises creating a fresh store.
 Optuna numbers trials uniquely on its own, but "is there still room for one more trial?" and
 "create it" are two steps; two workers doing them together overshoot n_trials. Each worker
 takes the study's claim lock around both steps. The lock lives where the storage lives: a
-file lock beside a SQLite or journal file (one host), a PostgreSQL advisory lock (any host).
+file lock beside a SQLite or journal file (one host), a PostgreSQL advisory lock (any host);
+behind a storage proxy, the proxy takes the same lock for the worker (`try_acquire`, so that
+it never waits on one: proxy.py).
 Creating a store's schema (Optuna's or MLflow's) is serialised the same way: workers started
 together on an empty database would otherwise race through CREATE TABLE.
 """
@@ -23,6 +25,7 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from fashion_models.errors import StoreError
+from fashion_models.search.connections import connect_args
 from fashion_models.search.reconnect import Reconnect, connection_lost, first_line
 from fashion_models.spec.secrets import mask_url, scrub
 from fashion_models.spec.stores import database_server, local_file, sqlite_file
@@ -37,6 +40,10 @@ INIT_LOCK_KEY = int.from_bytes(
 class ClaimLock(Protocol):
     def acquire(self) -> None: ...
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now; False (not held) if another holds it."""
+        ...
+
     def release(self) -> None: ...
 
 
@@ -48,10 +55,24 @@ class FileLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        self._take(fcntl.LOCK_EX)
+
+    def try_acquire(self) -> bool:
+        return self._take(fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _take(self, operation: int) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, operation)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
+        return True
 
     def release(self) -> None:
         if self._fd is not None:
@@ -79,6 +100,11 @@ class AdvisoryLock:
         take = lambda: _advisory_lock(self.engine, self.key)  # noqa: E731
         self._connection = self.reconnect.call(take) if self.reconnect else take()
 
+    def try_acquire(self) -> bool:
+        take = lambda: _try_advisory_lock(self.engine, self.key)  # noqa: E731
+        self._connection = self.reconnect.call(take) if self.reconnect else take()
+        return self._connection is not None
+
     def release(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
@@ -86,14 +112,33 @@ class AdvisoryLock:
 
 
 def _advisory_lock(engine: sqlalchemy.engine.Engine, key: int) -> sqlalchemy.engine.Connection:
+    """The connection holding the lock `key`, once it is free."""
+    connection = _locked(engine, "SELECT true FROM pg_advisory_lock(:k)", key)
+    assert connection is not None  # it waited until the lock was its own
+    return connection
+
+
+def _try_advisory_lock(
+    engine: sqlalchemy.engine.Engine, key: int
+) -> sqlalchemy.engine.Connection | None:
+    """The connection holding the lock `key`, or None if another session holds it now."""
+    return _locked(engine, "SELECT pg_try_advisory_lock(:k)", key)
+
+
+def _locked(
+    engine: sqlalchemy.engine.Engine, sql: str, key: int
+) -> sqlalchemy.engine.Connection | None:
     connection = engine.connect()
     try:
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        taken = bool(connection.execute(sqlalchemy.text(sql), {"k": key}).scalar())
         connection.commit()
     except BaseException:
         with suppress(Exception):
             connection.close()
         raise
+    if not taken:
+        connection.close()
+        return None
     return connection
 
 
@@ -115,6 +160,9 @@ class NoLock:
 
     def acquire(self) -> None:
         pass
+
+    def try_acquire(self) -> bool:
+        return True
 
     def release(self) -> None:
         pass
@@ -151,7 +199,7 @@ def store_init_lock(url: str) -> Iterator[None]:
         finally:
             lock.release()
     elif database_server(url) == "postgresql":
-        engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=connect_args(url))
         try:
             connection = _advisory_lock(engine, INIT_LOCK_KEY)
         except sqlalchemy.exc.SQLAlchemyError as exc:

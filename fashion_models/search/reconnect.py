@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import grpc
 import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
@@ -30,11 +31,14 @@ FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0  # seconds between tries: doubling, capped
 
 def connection_lost(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it: Optuna wraps SQLAlchemy's errors) is a dropped or
-    refused database connection, as opposed to an error a retry cannot mend."""
+    refused database connection, or a storage proxy that does not answer, as opposed to an
+    error a retry cannot mend."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, grpc.Call) and current.code() == grpc.StatusCode.UNAVAILABLE:
+            return True
         if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
@@ -55,6 +59,8 @@ def first_line(exc: BaseException) -> str:
         cause = cause.__cause__
     if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.orig is not None:
         cause = cause.orig
+    if isinstance(cause, grpc.Call):  # its str() is a multi-line dump of the call
+        return f"{cause.code().name}: {cause.details()}"
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0] if lines else ''}".strip()
 
@@ -63,11 +69,13 @@ class Reconnect:
     """The retry policy of one storage: try, and while the connection is lost, try again
     with backoff until `seconds` have passed. Once a call has waited that long, the storage
     counts as lost and later calls fail at once (a worker stops after one wait, not one per
-    pending call)."""
+    pending call); unless not `sticky`: a storage proxy serves workers for longer than one
+    outage, so each of its calls waits anew."""
 
-    def __init__(self, url: str, seconds: float):
+    def __init__(self, url: str, seconds: float, sticky: bool = True):
         self.url = url
         self.seconds = seconds
+        self.sticky = sticky
         self.lost: str | None = None  # why the storage counts as lost, once it does
         self._local = threading.local()  # nested storage calls retry only at the outermost
 
@@ -92,8 +100,10 @@ class Reconnect:
                 if not connection_lost(exc):
                     raise
                 if waited >= self.seconds:
-                    self.lost = self.gave_up(waited, exc)
-                    raise StoreError(self.lost) from exc
+                    lost = self.gave_up(waited, exc)
+                    if self.sticky:
+                        self.lost = lost
+                    raise StoreError(lost) from exc
                 time.sleep(min(pause, self.seconds - waited))
                 pause = min(pause * 2, LONGEST_PAUSE)
 

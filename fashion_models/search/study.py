@@ -10,8 +10,13 @@ import optuna
 from optuna.study import StudyDirection
 
 from fashion_models.errors import StudyNotFoundError
-from fashion_models.search.claims import ClaimLock, claim_lock
-from fashion_models.search.storages import StaleTrialCallback, build_storage, has_heartbeats
+from fashion_models.search.claims import ClaimLock
+from fashion_models.search.storages import (
+    StaleTrialCallback,
+    build_storage,
+    has_heartbeats,
+    study_claim_lock,
+)
 from fashion_models.spec.components import build_pruner, build_sampler
 from fashion_models.spec.secrets import mask_url
 from fashion_models.spec.sections import StudyConfig
@@ -54,12 +59,7 @@ def open_study(
     study.seed. `join=False` only creates or opens it (the parent of --workers runs no trials).
     """
     storage = build_storage(config.storage, config.workers, stale_trial_callback)
-    lock = claim_lock(
-        config.storage,
-        config.study.name,
-        getattr(storage, "engine", None),
-        getattr(storage, "reconnect", None),
-    )
+    lock = study_claim_lock(storage, config.storage, config.study.name)
     index = _join(storage, lock, config) if join else None
     seed = config.study.seed if index is None else worker_seed(config.study.seed, index)
     study = optuna.create_study(

@@ -29,6 +29,7 @@ from fashion_models.spec.sections import (
     TrackingSection,
     WorkersSection,
 )
+from fashion_models.spec.stores import GRPC_FORM, grpc_address, is_grpc
 from fashion_models.spec.yaml_source import ConfigError, KeyPath, YamlDocument, describe, load_yaml
 
 _TOP_KEYS = (
@@ -196,17 +197,38 @@ def _url_problem(url: str, tracking: bool) -> str | None:
     expected = (
         "expected an MLflow tracking URI (sqlite:///..., postgresql+psycopg://..., http(s)://...)"
         if tracking
-        else "expected an SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...) "
-        "or a journal file path"
+        else "expected an SQLAlchemy URL (sqlite:///..., postgresql+psycopg://...), "
+        f"a storage proxy's {GRPC_FORM} or a journal file path"
     )
+    if is_grpc(url) and not tracking:
+        try:
+            grpc_address(url)
+        except ValueError as exc:
+            return f"expected a storage proxy's {GRPC_FORM}: {exc}"
+        return None
     if "://" not in url:
         return expected if tracking else None
     if tracking and url.split("://")[0] in ("http", "https", "databricks"):
         return None
+    why = _sqlalchemy_problem(url)
+    return None if why is None else f"{expected}: {why}"
+
+
+def proxied_storage_problem(url: str) -> str | None:
+    """What is wrong with `url` as the storage a storage proxy serves (None: nothing): Optuna's
+    proxy serves a database (RDBStorage), not a journal file or another proxy."""
+    expected = "expected the SQLAlchemy URL of a database (postgresql+psycopg://..., sqlite:///...)"
+    if "://" not in url or is_grpc(url):
+        return expected
+    why = _sqlalchemy_problem(url)
+    return None if why is None else f"{expected}: {why}"
+
+
+def _sqlalchemy_problem(url: str) -> str | None:
     try:
         make_url(url).get_dialect()  # imports the dialect and driver; connects to nothing
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        return f"{expected}: {exc}"
+        return str(exc)
     return None
 
 

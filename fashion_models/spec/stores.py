@@ -1,8 +1,12 @@
-"""Where the stores live: which storage and tracking URLs are files on this host."""
+"""Where the stores live: which storage and tracking URLs are files on this host, which are
+database servers, and which is a storage proxy (`grpc://HOST:PORT`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
+
+GRPC_FORM = "grpc://HOST:PORT"
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -13,18 +17,21 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def local_file(url: str) -> Path | None:
-    """The file of a SQLite URL or a journal path; None for a database server."""
+    """The file of a SQLite URL or a journal path; None for a database server or a proxy."""
     if url.startswith("sqlite:///"):
         return sqlite_file(url)
-    if "://" not in url:
+    if "://" not in url and not is_grpc(url):
         return Path(url).resolve()
     return None
 
 
 def database_server(url: str) -> str | None:
     """The backend of a database-server URL (`postgresql`, `mysql`, ...); None for SQLite,
-    a journal path, an http(s) tracking server or anything SQLAlchemy does not read."""
-    if "://" not in url or url.startswith("sqlite:") or url.split("://")[0] in ("http", "https"):
+    a journal path, a storage proxy, an http(s) tracking server or anything SQLAlchemy does
+    not read."""
+    if "://" not in url or url.startswith("sqlite:") or is_grpc(url):
+        return None
+    if url.split("://")[0] in ("http", "https"):
         return None
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -33,3 +40,31 @@ def database_server(url: str) -> str | None:
         return make_url(url).get_backend_name()
     except (ArgumentError, ValueError):
         return None
+
+
+def is_grpc(url: str) -> bool:
+    """Whether `url` names a storage proxy (well-formed or not: see grpc_address)."""
+    return url[:5].lower() == "grpc:"
+
+
+def grpc_address(url: str) -> tuple[str, int]:
+    """The host and port of a storage proxy's `grpc://HOST:PORT`; ValueError saying what is
+    wrong with a malformed one (no user, password, path or query: the proxy takes none)."""
+    if not url.lower().startswith("grpc://"):
+        raise ValueError("it must start with grpc://")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or outside 0-65535
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if "@" in parts.netloc:
+        raise ValueError("a storage proxy takes no user or password")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("nothing may follow the port")
+    if not parts.hostname:
+        raise ValueError("the host is missing")
+    if port is None:
+        raise ValueError("the port is missing")
+    if not 0 < port < 65536:
+        raise ValueError("the port must be a number from 1 to 65535")
+    return parts.hostname, port
