@@ -106,10 +106,9 @@ def test_the_storage_cache_rides_out_a_restart(pg_url: str) -> None:
     import optuna
 
     from fashion_models.search.storages import build_storage
-    from fashion_models.spec.sections import WorkersSection
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="cache", storage=build_storage(pg_url, WorkersSection()))
+    study = optuna.create_study(study_name="cache", storage=build_storage(pg_url))
     study.optimize(lambda t: 1 + t.suggest_float("x", 0, 1), n_trials=1)  # cached: trial 0
     if not Path("/etc/postgresql").is_dir():
         pytest.skip("no local PostgreSQL cluster to restart")
