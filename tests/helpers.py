@@ -384,6 +384,23 @@ def assert_exact_study(study: optuna.Study, n_trials: int, client: MlflowClient)
         assert runs[str(trial.number)][0].info.run_id == trial.user_attrs["mlflow_run_id"]
 
 
+def assert_killed_trial_recovered(
+    study: optuna.Study, client: MlflowClient, number: int, n_trials: int
+) -> Run:
+    """After a worker was SIGKILLed in trial `number` and another start finished the study:
+    exactly n_trials, that trial failed for its missing heartbeat (its run closed FAILED) and
+    was retried once with its params. Returns the dead trial's run."""
+    assert_exact_study(study, n_trials, client)
+    [dead] = failed(study)
+    assert dead.number == number
+    [run] = trial_runs(client, study.study_name)[str(number)]
+    assert run.info.status == "FAILED"
+    assert "no heartbeat" in run.data.tags["fail_reason"]
+    retried = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == number]
+    assert len(retried) == 1 and retried[0].params == dead.params
+    return run
+
+
 # --------------------------------------------------------------------------- servers
 
 

@@ -47,12 +47,13 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
         url: str,
         heartbeat_interval: int | None = None,
         grace_period: int | None = None,
-        stale_trial_callback: StaleTrialCallback | None = None,
+        heartbeat_stale_trial_callback: StaleTrialCallback | None = None,
     ):
+        # The heartbeat arguments are RDBStorage's, by name: build_storage passes the same.
         self.url = url
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
-        self.stale_trial_callback = stale_trial_callback
+        self.stale_trial_callback = heartbeat_stale_trial_callback
         host, port = grpc_address(url)
         super().__init__(host=host, port=port)
 

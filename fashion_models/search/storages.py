@@ -60,13 +60,7 @@ def build_storage(
         # none is kept longer than a proxy or firewall is likely to let it idle.
         engine_kwargs.update(pool_pre_ping=True, pool_size=pool[0], max_overflow=pool[1])
         engine_kwargs.update(pool_recycle=300, connect_args=connect_args(url))
-    heartbeat: dict[str, Any] = {}
-    if workers is not None:
-        heartbeat = {
-            "heartbeat_interval": workers.heartbeat_interval,
-            "grace_period": workers.grace_period,
-            "heartbeat_stale_trial_callback": stale_trial_callback,
-        }
+    heartbeat = _heartbeat_arguments(workers, stale_trial_callback)
     try:
         with store_init_lock(url), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -86,16 +80,23 @@ def build_storage(
         ) from exc
 
 
+def _heartbeat_arguments(
+    workers: WorkersSection | None, stale_trial_callback: StaleTrialCallback | None
+) -> dict[str, Any]:
+    """RDBStorage's heartbeat arguments (ProxyStorage takes the same): none without `workers`."""
+    if workers is None:
+        return {}
+    return {
+        "heartbeat_interval": workers.heartbeat_interval,
+        "grace_period": workers.grace_period,
+        "heartbeat_stale_trial_callback": stale_trial_callback,
+    }
+
+
 def _proxy_client(
     url: str, workers: WorkersSection | None, stale_trial_callback: StaleTrialCallback | None
 ) -> ProxyStorage:
-    heartbeat: dict[str, Any] = {}
-    if workers is not None:
-        heartbeat = {
-            "heartbeat_interval": workers.heartbeat_interval,
-            "grace_period": workers.grace_period,
-            "stale_trial_callback": stale_trial_callback,
-        }
+    heartbeat = _heartbeat_arguments(workers, stale_trial_callback)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = ProxyStorage(url, **heartbeat)

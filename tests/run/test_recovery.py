@@ -10,14 +10,12 @@ import pytest
 
 from tests.helpers import (
     SLOW_CNN,
-    assert_exact_study,
-    failed,
+    assert_killed_trial_recovered,
     finish,
     load_study,
     mlflow_client,
     sqlite_url,
     start,
-    trial_runs,
     wait_for_running_trial,
     write_study,
 )
@@ -40,12 +38,5 @@ def test_a_killed_workers_trial_is_failed_closed_and_retried(tmp_path: Path) -> 
     assert code == 0, out
     study = load_study(storage)
     client = mlflow_client(tmp_path)
-    assert_exact_study(study, 2, client)
-    [dead] = failed(study)
-    assert dead.number == number
-    [run] = trial_runs(client, "tiny")[str(number)]
-    assert run.info.status == "FAILED"
+    run = assert_killed_trial_recovered(study, client, number, n_trials=2)
     assert run.data.tags["optuna.state"] == "FAIL"
-    assert "no heartbeat" in run.data.tags["fail_reason"]
-    retried = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == number]
-    assert len(retried) == 1 and retried[0].params == dead.params

@@ -27,8 +27,8 @@ from tests.helpers import (
     OPTUNA_RUN,
     SLOW_CNN,
     assert_exact_study,
+    assert_killed_trial_recovered,
     cli_env,
-    failed,
     finish,
     free_port,
     load_study,
@@ -36,7 +36,6 @@ from tests.helpers import (
     pg_connections,
     start,
     tree,
-    trial_runs,
     wait_for_running_trial,
     write_study,
 )
@@ -165,14 +164,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_through_the_proxy(
     assert code == 0, out
     study = load_study(pg_url)
     client = mlflow_client(tmp_path)
-    assert_exact_study(study, 2, client)
-    [dead] = failed(study)
-    assert dead.number == number
-    [run] = trial_runs(client, "tiny")[str(number)]
-    assert run.info.status == "FAILED"
-    assert "no heartbeat" in run.data.tags["fail_reason"]
-    retried = [t for t in study.get_trials() if t.system_attrs.get("failed_trial") == number]
-    assert len(retried) == 1 and retried[0].params == dead.params
+    assert_killed_trial_recovered(study, client, number, n_trials=2)
 
 
 def test_calls_ride_out_a_proxy_restart_within_their_bound(pg_url: str) -> None:
