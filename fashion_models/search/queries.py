@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.spec.secrets import mask_url
@@ -28,11 +29,16 @@ def counts_by_state(study: optuna.Study) -> Mapping[str, int]:
 
 
 def best_completed_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best complete trial (chosen on the validation metric, never on test accuracy)."""
-    try:
-        return study.best_trial
-    except ValueError:
+    """The best complete trial (chosen on the validation metric, never on test accuracy).
+
+    Equal values go to the earliest trial. `study.best_trial` leaves ties to the database's
+    row order, which PostgreSQL does not keep: the finish job and the study run could then
+    name different trials of one study."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
         return None
+    sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+    return max(complete, key=lambda trial: (sign * float(trial.value), -trial.number))
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study
 from fashion_models.spec.config import load_config
 from tests.helpers import (
@@ -107,11 +108,11 @@ def test_status_table_and_json(finished: Path) -> None:
     assert table.exit_code == 0, table.output
     for trial in study.get_trials():
         assert trial.user_attrs["mlflow_run_id"] in table.output
-    assert f"best: trial {study.best_trial.number}," in table.output
+    assert f"best: trial {best_completed_trial(study).number}," in table.output
     data = json.loads(cli("status", "--json", str(finished)).output)
     assert [t["number"] for t in data["trials"]] == [0, 1, 2]
-    assert data["best"]["number"] == study.best_trial.number
-    assert data["best"]["value"] == pytest.approx(study.best_value)
+    assert data["best"]["number"] == best_completed_trial(study).number
+    assert data["best"]["value"] == pytest.approx(best_completed_trial(study).value)
     assert data["counts"] == {"COMPLETE": 3}
 
 

@@ -13,6 +13,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from fashion_models.search.queries import best_completed_trial
 from tests.helpers import (
     BIN,
     OPTUNA_RUN,
@@ -90,4 +91,4 @@ def test_the_rendered_study_runs_on_the_cluster(
         versions = client.search_model_versions(f"name='{model.name}'")
         assert len(versions) == 1, logs
         champion = client.get_model_version_by_alias(model.name, "champion")
-        assert champion.tags["optuna.trial"] == str(study.best_trial.number)
+        assert champion.tags["optuna.trial"] == str(best_completed_trial(study).number)

@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from fashion_models.search.queries import best_completed_trial
 from fashion_models.serving.pyfunc import load as load_serving_model
 from tests.helpers import run_study_file, trial_run_list, write_study
 
@@ -42,7 +43,8 @@ def test_study_trains_tracks_and_registers(tmp_path: Path) -> None:
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert "confusion_matrix.png" in artifacts
 
-    best = study.best_trial
+    best = best_completed_trial(study)
+    assert best is not None
     assert promotion is not None and promotion.promoted
     assert promotion.trial == best.number
     version = client.get_model_version_by_alias("tiny-model", "champion")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study, open_study
 from fashion_models.spec.config import load_config
 from fashion_models.track import experiment as tracking
@@ -34,7 +35,7 @@ def test_study_run_nests_trials_and_holds_figures(finished: Path) -> None:
     for name in ("optimization_history", "param_importances", "intermediate_values"):
         assert f"study/{name}.png" in figures
     assert "study/slice_layers_epochs.png" in figures
-    assert client.get_run(parent).data.tags["best_trial"] == str(study.best_trial.number)
+    assert client.get_run(parent).data.tags["best_trial"] == str(best_completed_trial(study).number)
 
 
 def test_report_redraws_on_the_same_study_run(finished: Path) -> None:
