@@ -88,7 +88,9 @@ def render_kubernetes(plan: Plan, options: KubernetesOptions, rendered_by: str) 
             "(--project-dir), which the image holds as its WORKDIR"
         )
     name = resource_name(plan.study_name)
-    docs = {"00-services.yaml": services(name, options.image)} if options.with_services else {}
+    docs = {}
+    if options.with_services:
+        docs["00-services.yaml"] = services(name, options.image, plan.workers)
     docs["10-create.yaml"] = [_create_job(plan, options, study, name)]
     docs["20-workers.yaml"] = [_worker_job(plan, options, study, name)]
     docs["30-finish.yaml"] = [_finish_job(plan, options, study, name)]

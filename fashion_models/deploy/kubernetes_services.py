@@ -18,14 +18,24 @@ POSTGRES_IMAGE = "postgres:16"
 DB_USER = "fashion"
 IMAGE_UID = 10001  # the Dockerfile's user: the artifact volume is made writable for it
 MLFLOW_PORT, POSTGRES_PORT = 5000, 5432
+# Connections PostgreSQL must allow besides the workers': the MLflow server's 4 processes
+# (SQLAlchemy's pool of 5 plus 10 overflow each), the creator and finish Jobs, and the
+# superuser slots.
+CONNECTIONS_PER_WORKER = 3  # queries, heartbeat thread, claim lock (README "Storages")
+OTHER_CONNECTIONS = 4 * 15 + 2 * CONNECTIONS_PER_WORKER + 3
 
 
-def services(name: str, image: str) -> list[dict[str, Any]]:
+def max_connections(workers: int) -> int:
+    """PostgreSQL's `max_connections` for `workers` workers (never below its default 100)."""
+    return max(100, CONNECTIONS_PER_WORKER * workers + OTHER_CONNECTIONS)
+
+
+def services(name: str, image: str, workers: int) -> list[dict[str, Any]]:
     """The PostgreSQL and MLflow manifests of study resource name `name`."""
     return [
         _init_sql(name),
         _postgres_service(name),
-        _postgres(name),
+        _postgres(name, workers),
         _artifacts_claim(name),
         _mlflow(name, image),
         _mlflow_service(name),
@@ -79,10 +89,12 @@ def _postgres_service(name: str) -> dict[str, Any]:
     }
 
 
-def _postgres(name: str) -> dict[str, Any]:
+def _postgres(name: str, workers: int) -> dict[str, Any]:
     container = {
         "name": "postgres",
         "image": POSTGRES_IMAGE,
+        # The image's entrypoint hands arguments that start with "-" to postgres.
+        "args": ["-c", f"max_connections={max_connections(workers)}"],
         "env": [
             {"name": "POSTGRES_USER", "value": DB_USER},
             {"name": "POSTGRES_DB", "value": "optuna"},

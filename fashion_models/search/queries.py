@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.study import StudyDirection
@@ -38,7 +38,8 @@ def best_completed_trial(study: optuna.Study) -> FrozenTrial | None:
     if not complete:
         return None
     sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-    return max(complete, key=lambda trial: (sign * float(trial.value), -trial.number))
+    # A COMPLETE trial always holds its value.
+    return max(complete, key=lambda trial: (sign * cast(float, trial.value), -trial.number))
 
 
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:

@@ -275,6 +275,26 @@ def test_every_container_reads_the_stores_from_the_secret_and_no_uri_is_written(
             assert re.search(rf"^#\s+kubectl create secret generic {secret} ", text, re.M)
 
 
+def test_postgresql_allows_the_connections_the_workers_need(tmp_path: Path) -> None:
+    # Each worker holds up to 3 connections; past about 10 workers PostgreSQL's default of
+    # 100 would refuse some ("too many clients", optuna#1347).
+    allowed = {}
+    for workers in (4, 200):
+        out = tmp_path / str(workers)
+        result = render(
+            "k8s", str(REPO / "experiments" / "cnn.yaml"), "--project-dir", str(REPO),
+            "--workers", str(workers), "--image", "fm:1", "--with-services", "--out", str(out),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        services = _by_name(_documents((out / "00-services.yaml").read_text()))
+        pod = services["StatefulSet/cnn-search-postgres"]["spec"]["template"]["spec"]
+        flag, setting = pod["containers"][0]["args"]
+        assert flag == "-c" and setting.startswith("max_connections=")
+        allowed[workers] = int(setting.split("=")[1])
+    assert allowed[4] == 100  # the default, enough for a few workers and the MLflow server
+    assert allowed[200] >= 3 * 200 + 60
+
+
 def test_labels_are_consistent_and_selectors_match(done_when: Path) -> None:
     docs = [d for p in sorted(done_when.iterdir()) for d in _documents(p.read_text())]
     for doc in docs:
