@@ -12,7 +12,7 @@ from fashion_models.errors import TrialError
 from fashion_models.run.recovery import record_interruption
 from fashion_models.run.session import StudySession
 from fashion_models.run.training_run import train_and_log
-from fashion_models.search.signals import interruptible
+from fashion_models.search.signals import interruptible, raise_if_interrupted
 from fashion_models.spec.components import REPLICATE
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
@@ -60,6 +60,7 @@ class Objective:
                 reports.log_pruned(epochs.last_epoch, epochs.history)
                 raise
             except Exception as exc:  # noqa: BLE001
+                raise_if_interrupted()  # a signal's Interrupted that a library turned into exc
                 # A trial error fails this trial alone: the expected ones (ArchitectureError,
                 # NonFiniteLossError, running out of memory) and any other (a passing MLflow
                 # error); workers.max_consecutive_failures stops a study that fails throughout.

@@ -102,6 +102,12 @@ def interruptible() -> Iterator[None]:
     try:
         raise_if_interrupted()
         yield
+    except Exception:
+        # Raised from inside C code, an Interrupted may come out as another error: CI saw
+        # `SystemError: ... bad argument to internal function` from a library that dropped
+        # it. With a signal pending, that error is the interruption.
+        raise_if_interrupted()
+        raise
     finally:
         _Signals.armed = False
 

@@ -53,6 +53,24 @@ def test_a_signal_inside_the_objective_raises_at_once() -> None:
         pytest.fail("the signal did not interrupt the objective")
 
 
+def test_an_interrupted_that_came_out_as_another_error_still_interrupts() -> None:
+    # C code that calls back into Python may drop the Interrupted our handler raised and
+    # return another error instead (CI: "SystemError: Objects/listobject.c:338: bad argument
+    # to internal function"); with a signal pending, that error is the interruption.
+    with pytest.raises(Interrupted) as raised, stop_on_signals(), interruptible():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except Interrupted:
+            raise SystemError("bad argument to internal function") from None
+    assert raised.value.exit_code == 143
+    assert isinstance(raised.value.__context__, SystemError)
+
+
+def test_an_error_without_a_signal_stays_that_error() -> None:
+    with pytest.raises(SystemError), stop_on_signals(), interruptible():
+        raise SystemError("bad argument to internal function")
+
+
 def test_without_a_signal_nothing_is_raised() -> None:
     with stop_on_signals():
         raise_if_interrupted()
