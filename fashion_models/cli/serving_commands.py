@@ -106,6 +106,18 @@ def _predict(images: tuple[Path, ...], model_uri: str, tracking_uri: str, as_jso
     return EXIT_FAILED if any(r.error for r in results) else 0
 
 
+def _pinned_classifier(tracking_uri: str, model_uri: str) -> tuple[Any, dict[str, str]]:
+    """The Keras model of `model_uri` and its identity, the alias resolved once: a promotion
+    between loading the model and naming its version cannot make the catalog name another."""
+    from fashion_models.track.experiment import connect
+
+    connect(tracking_uri)
+    identity = _identity(model_uri)
+    pinned = f"models:/{identity['name']}/{identity['version']}"
+    loaded = _classifier(tracking_uri, pinned if model_uri.startswith("models:/") else model_uri)
+    return loaded.keras_model, identity
+
+
 def _identity(model_uri: str) -> dict[str, str]:
     """Name and version of a registry URI (models:/name@alias or models:/name/version)."""
     from mlflow.tracking import MlflowClient
@@ -144,8 +156,7 @@ def index(directory: Path, out: Path, model_uri: str, tracking_uri: str) -> None
 def _index(directory: Path, out: Path, model_uri: str, tracking_uri: str) -> int:
     from fashion_models.serving import catalog as cat
 
-    keras_model = _classifier(tracking_uri, model_uri).keras_model
-    identity = _identity(model_uri)
+    keras_model, identity = _pinned_classifier(tracking_uri, model_uri)
     built, errors = cat.build(keras_model, directory, identity)
     cat.save(built, out)
     for path, reason in errors.items():
@@ -178,8 +189,7 @@ def _similar(
     from fashion_models.serving.images import ImageError
 
     stock = cat.load(catalog_path)
-    keras_model = _classifier(tracking_uri, model_uri).keras_model
-    identity = _identity(model_uri)
+    keras_model, identity = _pinned_classifier(tracking_uri, model_uri)
     cat.check_version(stock, identity["name"], identity["version"])  # before any embedding
     content = _read(image)
     try:
