@@ -171,7 +171,8 @@ def _categorical(
     if not isinstance(choices, list) or not choices:
         raise doc.error((*key, "choices"), f"expected a non-empty list, found {describe(choices)}")
     values = tuple(_scalar(doc, (*key, "choices", i), c) for i, c in enumerate(choices))
-    if len(set(map(repr, values))) != len(values):
+    # By value, as a model sees them (0 and 0.0 are one choice), but a bool is not a number.
+    if len({(isinstance(v, bool), v) for v in values}) != len(values):
         raise doc.error((*key, "choices"), "choices must be distinct")
     return ParamSpec(name, "categorical", choices=values, per_layer=per_layer)
 

@@ -501,6 +501,17 @@ BAD_SPACES = [
         """
         model: mlp
         params:
+          dropout: {type: categorical, choices: [0, 0.0]}
+        """,
+        "params.dropout.choices",
+        3,
+        "choices must be distinct",
+        id="duplicate-choices-an-int-and-its-float",
+    ),
+    pytest.param(
+        """
+        model: mlp
+        params:
           optimizer: {type: categorical, choices: [adam, adagrad]}
         """,
         "params.optimizer.choices[1]",
