@@ -25,6 +25,7 @@ from fashion_models.spec.sections import FinalSection, StudyConfig
 from fashion_models.track.locks import lock_name, store_lock
 from fashion_models.track.registry import Candidate
 from fashion_models.track.trial_run import TrialRun
+from fashion_models.train.precision import resolved_params
 
 FINAL_ATTR = "final_retrain"
 
@@ -94,8 +95,9 @@ def _reusable(done: Any, key: str) -> dict[str, Any] | None:
 
 
 def final_params(config: StudyConfig, best: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """Every param of the best trial, fixed ones included, with the final epochs."""
-    params = config.search_space.suggest(optuna.trial.FixedTrial(best.params))
+    """Every param of the best trial, fixed ones included, with the final epochs (and the
+    precision this machine trains in, where the file says `auto`)."""
+    params = resolved_params(config.search_space.suggest(optuna.trial.FixedTrial(best.params)))
     if config.final is not None and config.final.epochs is not None:
         params["epochs"] = config.final.epochs
     return params

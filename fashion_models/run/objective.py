@@ -16,6 +16,7 @@ from fashion_models.search.signals import interruptible, raise_if_interrupted
 from fashion_models.spec.components import REPLICATE
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
+from fashion_models.train.precision import resolved_params
 
 
 class TrialFailed(TrialError):
@@ -39,7 +40,7 @@ class Objective:
 
     def _trial(self, trial: optuna.Trial) -> float:
         config, session = self.session.config, self.session
-        params = config.search_space.suggest(trial)
+        params = resolved_params(config.search_space.suggest(trial))
         seed = config.study.seed + trial.number
         if config.study.repeats > 1:
             # The grid's replicate dimension: seed r of a grid point is study.seed + r, so the

@@ -16,7 +16,7 @@ PADDING = ("valid", "same")
 HEADS = ("flatten", "global_avg")
 LR_SCHEDULES = ("constant", "cosine", "one_cycle")
 TTA = ("none", "flip")
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "auto")  # auto: train/precision.py
 _IMAGE_MODELS = ("cnn", "resnet")
 
 

@@ -26,6 +26,7 @@ from fashion_models.spec.vocabulary import (
     TTA,
     layer_value,
 )
+from fashion_models.train.precision import resolve as resolve_precision
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -56,7 +57,7 @@ def build(model_type: str, params: Mapping[str, Any], *, steps_per_epoch: int = 
     ``UnknownNameError`` (a ValueError) for an unknown model type or choice.
     """
     _check_model_type(model_type)
-    precision = _choice(_get(params, "precision"), "precision", PRECISIONS)
+    precision = resolve_precision(_choice(_get(params, "precision"), "precision", PRECISIONS))
     # Mixed precision computes in bfloat16 and keeps float32 weights; the output layer stays
     # float32, so the served model still takes and returns float32.
     dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"

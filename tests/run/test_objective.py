@@ -61,3 +61,18 @@ def test_pruned_trials_are_marked_and_keep_their_run(tmp_path: Path) -> None:
         assert run.data.metrics["pruned_at_step"] == 0
         artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
         assert {"training_curves.png", "model_summary.txt"} <= artifacts
+
+
+def test_an_auto_precision_is_recorded_as_the_precision_trained_in(tmp_path: Path) -> None:
+    from fashion_models.train.precision import resolve
+
+    space = TINY_CNN + "  precision: {type: fixed, value: auto}\n"
+    study, promotion = run_study_file(write_study(tmp_path, n_trials=1, space=space))
+    trained_in = resolve("auto")
+    assert trained_in in ("float32", "bfloat16")
+    client = MlflowClient()
+    run = client.get_run(study.trials[0].user_attrs["mlflow_run_id"])
+    assert run.data.params["precision"] == trained_in
+    assert promotion is not None
+    version = client.get_model_version(promotion.model_name, promotion.version)
+    assert version.tags["precision"] == trained_in

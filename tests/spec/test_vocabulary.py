@@ -71,7 +71,7 @@ def test_the_additions_default_to_off() -> None:
         ("augment_flip", "yes", "expected true or false"),
         ("augment_erasing", 1.0, "expected a value < 1"),
         ("tta", "rotate", "expected one of ['none', 'flip']"),
-        ("precision", "float16", "expected one of ['float32', 'bfloat16']"),
+        ("precision", "float16", "expected one of ['float32', 'bfloat16', 'auto']"),
     ],
 )
 def test_rules_of_the_new_params(name: str, value: object, problem: str) -> None:
