@@ -74,7 +74,7 @@ def status_table(data: dict[str, Any]) -> str:
             " ".join(f"{k}={_fmt(v)}" for k, v in sorted(t["params"].items())),
             _fmt(t["duration_s"]),
             _fmt(t["pruned_at_step"]),
-            t["run_id"] or "-",
+            t["run_id"] or (f"as #{t['duplicate_of']}" if t["duplicate_of"] is not None else "-"),
         ]
         for t in data["trials"]
     ]

@@ -12,6 +12,7 @@ from fashion_models.errors import TrialError
 from fashion_models.run.recovery import record_interruption
 from fashion_models.run.session import StudySession
 from fashion_models.run.training_run import train_and_log
+from fashion_models.search.queries import DUPLICATE_OF, duplicate_of
 from fashion_models.search.signals import interruptible, raise_if_interrupted
 from fashion_models.spec.components import REPLICATE
 from fashion_models.track import reports
@@ -47,6 +48,11 @@ class Objective:
             # runs of different grid points with the same r pair up in a comparison.
             replicate = trial.suggest_int(REPLICATE, 0, config.study.repeats - 1)
             params[REPLICATE], seed = replicate, config.study.seed + replicate
+        if config.sampler.type == "grid":
+            earlier = duplicate_of(trial.study, trial)
+            if earlier is not None:  # nothing to learn from training the same model again
+                trial.set_user_attr(DUPLICATE_OF, earlier)
+                raise optuna.TrialPruned(f"the configuration of trial {earlier}")
         trial.set_user_attr("seed", seed)
         tags = session.run_tags(seed)
         with TrialRun(session.experiment_id, config.study.name, trial.number, tags) as run:

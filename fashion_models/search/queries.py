@@ -14,6 +14,7 @@ from fashion_models.spec.sections import StudyConfig
 
 # Trials that count towards study.n_trials. Failed ones do not: they are retried instead.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+DUPLICATE_OF = "duplicate_of"  # user attr of a grid trial skipped as another's configuration
 STUDY_RUN_ATTR = "mlflow_study_run_id"  # study user attr: the id of the study's MLflow run
 
 
@@ -42,6 +43,19 @@ def best_completed_trial(study: optuna.Study) -> FrozenTrial | None:
     return max(complete, key=lambda trial: (sign * cast(float, trial.value), -trial.number))
 
 
+def duplicate_of(study: optuna.Study, trial: optuna.Trial) -> int | None:
+    """The earliest complete or pruned trial that ran exactly `trial`'s params, if any.
+
+    A grid expands each per-layer param up to the most layers, so a grid point of fewer
+    layers differs from others only in params its trial never asks for: the same model.
+    """
+    earlier = study.get_trials(deepcopy=False, states=COUNTED_STATES)
+    return min(
+        (t.number for t in earlier if t.number != trial.number and t.params == trial.params),
+        default=None,
+    )
+
+
 def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     """One trial as plain data (the --json form, and the source of the table)."""
     duration = trial.duration.total_seconds() if trial.duration else None
@@ -56,6 +70,7 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "test_accuracy": trial.user_attrs.get("test_accuracy"),
         "run_id": trial.user_attrs.get("mlflow_run_id"),
         "fail_reason": trial.user_attrs.get("fail_reason"),
+        "duplicate_of": trial.user_attrs.get(DUPLICATE_OF),
     }
 
 

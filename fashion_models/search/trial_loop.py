@@ -13,7 +13,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.errors import FatalError, StoreError
 from fashion_models.search.claims import ClaimLock
-from fashion_models.search.queries import COUNTED_STATES, best_completed_trial, counted_trials
+from fashion_models.search.queries import (
+    COUNTED_STATES,
+    DUPLICATE_OF,
+    best_completed_trial,
+    counted_trials,
+)
 from fashion_models.search.signals import raise_if_interrupted, stop_on_signals
 from fashion_models.search.study import StudyHandle
 from fashion_models.spec.sections import StudyConfig
@@ -41,7 +46,9 @@ def progress_printer(config: StudyConfig, echo: Callable[[str], None]) -> Callab
     def report(study: optuna.Study, trial: FrozenTrial) -> None:
         seconds = (trial.duration.total_seconds()) if trial.duration else 0.0
         value = f"{config.study.metric}={trial.value:.4f}" if trial.value is not None else ""
-        if trial.state == TrialState.PRUNED:
+        if DUPLICATE_OF in trial.user_attrs:
+            value = f"skipped: the configuration of trial {trial.user_attrs[DUPLICATE_OF]}"
+        elif trial.state == TrialState.PRUNED:
             value = f"pruned at epoch {trial.last_step}"
         elif trial.state == TrialState.FAIL:
             value = str(trial.user_attrs.get("fail_reason", "failed"))

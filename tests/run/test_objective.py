@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tests.helpers import TINY_CNN, run_study_file, write_study
+from tests.helpers import TINY_CNN, cli, run_study_file, trial_run_list, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +77,31 @@ def test_an_auto_precision_is_recorded_as_the_precision_trained_in(tmp_path: Pat
     assert promotion is not None
     version = client.get_model_version(promotion.model_name, promotion.version)
     assert version.tags["precision"] == trained_in
+
+
+def test_a_grid_trains_each_model_once(tmp_path: Path) -> None:
+    """The grid holds filters_1 for every point, but a 1-layer model never asks for it: of
+    the 2 x 2 x 2 points, the 1-layer ones come in pairs that are the same model."""
+    space = TINY_CNN.replace(
+        "conv_layers: {type: fixed, value: 2}", "conv_layers: {type: categorical, choices: [1, 2]}"
+    ).replace("{type: float, low: 1.0e-3, high: 5.0e-3, log: true}", "{type: fixed, value: 0.002}")
+    path = write_study(tmp_path, n_trials=8, space=space, sampler="{type: grid}")
+    result = cli("run", str(path))
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path}/store/optuna.db")
+    trials = study.get_trials()
+    assert len(trials) == 8
+    skipped = [t for t in trials if "duplicate_of" in t.user_attrs]
+    trained = [t for t in trials if "duplicate_of" not in t.user_attrs]
+    assert len(skipped) == 2 and {t.state for t in trained} == {TrialState.COMPLETE}
+    assert len({tuple(sorted(t.params.items())) for t in trained}) == 6  # all different
+    for trial in skipped:
+        original = trials[trial.user_attrs["duplicate_of"]]
+        assert trial.state == TrialState.PRUNED and "mlflow_run_id" not in trial.user_attrs
+        assert original.number < trial.number and original.params == trial.params
+        assert original.params["conv_layers"] == 1
+        line = f"trial {trial.number} PRUNED skipped: the configuration of trial {original.number}"
+        assert line in result.output
+    assert len(trial_run_list(MlflowClient(), "tiny")) == 6
+    status = cli("status", str(path))
+    assert f"as #{skipped[0].user_attrs['duplicate_of']}" in status.output
