@@ -36,7 +36,8 @@ import mlflow
 from fashion_models.run.training_run import train_and_log
 from fashion_models.track.trial_run import TrialRun
 from fashion_models.train.data import load_fashion_mnist, make_splits
-from fashion_models.train.model import ResidualBlock, build
+from fashion_models.train.model import build
+from fashion_models.train.resnet import ResidualBlock
 from fashion_models.train.training import EpochReport
 
 SEED_CNN: dict[str, object] = {"batch_size": 32}  # the defaults are the team's notebook CNN

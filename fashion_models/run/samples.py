@@ -7,7 +7,8 @@ from typing import Any
 import optuna
 
 from fashion_models.spec.sections import StudyConfig
-from fashion_models.train.model import ArchitectureError, count_params
+from fashion_models.train.model import count_params
+from fashion_models.train.params import ArchitectureError
 
 
 def sample_configurations(config: StudyConfig, count: int) -> list[tuple[dict[str, Any], str]]:

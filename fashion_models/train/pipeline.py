@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from fashion_models.train.model import NUM_CLASSES
+from fashion_models.train.params import NUM_CLASSES
 
 EVAL_BATCH = 512  # validation and test passes: no gradients, so bigger batches are cheaper
 # Random erasing (Zhong et al. 2020): one rectangle of 2-20% of the image with an aspect
