@@ -26,9 +26,9 @@ import numpy as np
 import optuna
 from scipy.stats import spearmanr
 
+from fashion_models.config.study_file import load_config
 from fashion_models.run.session import study_splits
 from fashion_models.run.training_run import train_and_log
-from fashion_models.spec.config import load_config
 from fashion_models.track.trial_run import TrialRun
 
 FULL_IMAGES = 60000

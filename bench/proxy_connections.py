@@ -33,7 +33,7 @@ WORKER = """
 import sys, time, random
 import optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-from fashion_models.spec.config import load_config
+from fashion_models.config.study_file import load_config
 from fashion_models.search.study import open_study
 from fashion_models.search.trial_loop import run_trials
 config = load_config(sys.argv[1])

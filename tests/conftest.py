@@ -161,8 +161,8 @@ CHAMPION_MODEL = "shop-model"
 def champion(tmp_path_factory: pytest.TempPathFactory, fashion_mnist: FashionMNIST) -> Champion:
     """A real champion for the serving tests: one small study on real data, registered in a
     real MLflow store."""
+    from fashion_models.config.study_file import load_config
     from fashion_models.run.runner import run_study
-    from fashion_models.spec.config import load_config
 
     root = tmp_path_factory.mktemp("champion")
     (root / "space.yaml").write_text(CHAMPION_SPACE)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
     from optuna.trial import FrozenTrial
 
-    from fashion_models.spec.yaml_source import ConfigError
+    from fashion_models.config.yaml_source import ConfigError
     from fashion_models.track.registry import Promotion
     from fashion_models.train.data import Splits
 
@@ -196,8 +196,8 @@ def assert_config_error(
 
 def run_study_file(path: Path) -> tuple[optuna.Study, Promotion | None]:
     """Run the study of file `path` in this process: (its study, what the registry did)."""
+    from fashion_models.config.study_file import load_config
     from fashion_models.run.runner import run_study
-    from fashion_models.spec.config import load_config
 
     session, promotion = run_study(load_config(path, env={}), echo=lambda _: None)
     return session.study, promotion
@@ -308,8 +308,8 @@ def wait_for_running_trial(
     import sqlalchemy
     from optuna.trial import TrialState
 
+    from fashion_models.config.stores import sqlite_file
     from fashion_models.search.claims import store_init_lock
-    from fashion_models.spec.stores import sqlite_file
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,7 +1,7 @@
 """The layer rule of ARCHITECTURE.md, read from the imports of every module of the package
-(imports inside functions included): cli -> run -> track -> search -> spec, train; serving
-beside track; deploy (cluster renderers) on spec alone. No cycles; train/ without Optuna and
-MLflow; spec/ without TensorFlow; click only in cli/."""
+(imports inside functions included): cli -> run -> track -> search -> config, train; serving
+beside track; deploy (cluster renderers) on config alone. No cycles; train/ without Optuna and
+MLflow; config/ without TensorFlow; click only in cli/."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ PACKAGE = Path(fashion_models.__file__).parent
 # What each layer may import from the package (itself included).
 ALLOWED: dict[str, set[str]] = {
     "errors": {"errors"},
-    "spec": {"spec", "errors"},
+    "config": {"config", "errors"},
     "analysis": {"analysis", "errors"},
-    "train": {"train", "spec", "errors"},
-    "search": {"search", "spec", "errors"},
-    "track": {"track", "search", "spec", "train", "errors"},
-    "serving": {"serving", "spec", "train", "errors"},
-    "run": {"run", "track", "search", "serving", "analysis", "spec", "train", "errors"},
-    "deploy": {"deploy", "spec", "errors"},
+    "train": {"train", "config", "errors"},
+    "search": {"search", "config", "errors"},
+    "track": {"track", "search", "config", "train", "errors"},
+    "serving": {"serving", "config", "train", "errors"},
+    "run": {"run", "track", "search", "serving", "analysis", "config", "train", "errors"},
+    "deploy": {"deploy", "config", "errors"},
     "cli": {
         "cli",
         "run",
@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
         "serving",
         "analysis",
         "deploy",
-        "spec",
+        "config",
         "train",
         "errors",
     },
@@ -45,7 +45,7 @@ ALLOWED: dict[str, set[str]] = {
 FORBIDDEN: dict[str, set[str]] = {
     "train": {"optuna", "optuna_integration", "mlflow", "click"},
     "analysis": {"optuna", "mlflow", "tensorflow", "keras", "click"},
-    "spec": {"tensorflow", "keras", "mlflow", "click"},
+    "config": {"tensorflow", "keras", "mlflow", "click"},
     "search": {"tensorflow", "keras", "mlflow", "click"},
     "track": {"click"},
     "serving": {"click"},
@@ -121,11 +121,11 @@ def test_no_import_cycle() -> None:
 
 
 def test_loading_a_study_file_starts_no_tensorflow() -> None:
-    """`validate` of a bad file stays fast: spec/ pulls in no TensorFlow, even indirectly."""
+    """`validate` of a bad file stays fast: config/ pulls in no TensorFlow, even indirectly."""
     study = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.yaml"
     code = (
         "import sys\n"
-        "from fashion_models.spec.config import load_config\n"
+        "from fashion_models.config.study_file import load_config\n"
         f"load_config({str(study)!r})\n"
         "loaded = [m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules]\n"
         "assert not loaded, loaded\n"

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import click
 
+from fashion_models.config.secrets import scrub
 from fashion_models.errors import FatalError, StoreError, TrialError, UserError
-from fashion_models.spec.secrets import scrub
 
 EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import optuna
 
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.sections import StudyConfig
 from fashion_models.search.queries import best_completed_trial, counts_by_state
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.registry import Promotion
 
 

@@ -16,8 +16,8 @@ import click
 from fashion_models.cli.guard import guarded
 
 if TYPE_CHECKING:
+    from fashion_models.config.sections import StudyConfig
     from fashion_models.deploy.plan import Plan
-    from fashion_models.spec.sections import StudyConfig
 
 _SHARED_OPTIONS = [
     click.argument("study_file", type=click.Path(path_type=Path)),
@@ -128,9 +128,9 @@ def _slurm(
     out: Path | None,
     **shared: Any,
 ) -> None:
+    from fashion_models.config.secrets import mask_url
     from fashion_models.deploy.slurm import SlurmOptions, render_slurm
     from fashion_models.deploy.stores import STORAGE_VAR, TRACKING_VAR, store_setting
-    from fashion_models.spec.secrets import mask_url
 
     config, plan = _plan(study_file, **shared)
     program = (program or Path(sysconfig.get_path("scripts")) / "optuna-run").absolute()
@@ -234,9 +234,9 @@ def _plan(
 ) -> tuple[StudyConfig, Plan]:
     """The study file, loaded and checked as every command does (bad input: one message,
     exit 2, nothing written), and the plan of the options."""
+    from fashion_models.config.components import check
+    from fashion_models.config.study_file import load_config
     from fashion_models.deploy.plan import Plan
-    from fashion_models.spec.components import check
-    from fashion_models.spec.config import load_config
 
     config = load_config(study_file)
     check(config)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from fashion_models.spec.sections import DEFAULT_TRACKING_URI, RegistrySection
+from fashion_models.config.sections import DEFAULT_TRACKING_URI, RegistrySection
 
 DEFAULT_MODEL = f"models:/{RegistrySection.model_name}@{RegistrySection.alias}"
 EXIT_FAILED = 1

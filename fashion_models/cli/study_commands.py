@@ -14,7 +14,7 @@ from fashion_models.cli.guard import guarded
 from fashion_models.errors import FatalError
 
 if TYPE_CHECKING:
-    from fashion_models.spec.sections import StudyConfig
+    from fashion_models.config.sections import StudyConfig
 
 
 @click.command()
@@ -76,8 +76,8 @@ def _run(
 def _load(study_file: Path) -> StudyConfig:
     """The study file, with every user error in it raised before anything is written
     (including sampler and pruner kwargs that Optuna would reject)."""
-    from fashion_models.spec.components import check
-    from fashion_models.spec.config import load_config
+    from fashion_models.config.components import check
+    from fashion_models.config.study_file import load_config
 
     config = load_config(study_file)
     check(config)
@@ -150,9 +150,9 @@ def validate(ctx: click.Context, study_file: Path, samples: int) -> None:
 
 
 def _validate(study_file: Path, samples: int) -> None:
+    from fashion_models.config.components import PRUNERS, SAMPLERS
+    from fashion_models.config.secrets import mask_url
     from fashion_models.run.samples import sample_configurations
-    from fashion_models.spec.components import PRUNERS, SAMPLERS
-    from fashion_models.spec.secrets import mask_url
 
     config = _load(study_file)
     sampler, pruner = SAMPLERS[config.sampler.type], PRUNERS[config.pruner.type]
@@ -177,9 +177,9 @@ def status(ctx: click.Context, study_file: Path, as_json: bool) -> None:
 
 def _status(study_file: Path, as_json: bool) -> None:
     from fashion_models.cli.output import status_json, status_table
+    from fashion_models.config.study_file import load_config
     from fashion_models.search.queries import status_data
     from fashion_models.search.study import load_existing_study
-    from fashion_models.spec.config import load_config
 
     config = load_config(study_file)
     data = status_data(config, load_existing_study(config))
@@ -201,8 +201,8 @@ def report(ctx: click.Context, study_file: Path, out: Path | None) -> None:
 
 
 def _report(study_file: Path, out: Path | None) -> None:
+    from fashion_models.config.study_file import load_config
     from fashion_models.run.report import report as write_report
-    from fashion_models.spec.config import load_config
 
     write_report(load_config(study_file), echo=click.echo, out=out)
 
@@ -234,8 +234,8 @@ def _promote(
     study_file: Path, trial: int | None, alias: str | None, force: bool, stage: str | None
 ) -> None:
     from fashion_models.cli.output import promotion_line
+    from fashion_models.config.study_file import load_config
     from fashion_models.run.promotion import promote_study_model
-    from fashion_models.spec.config import load_config
 
     config = load_config(study_file)
     p = promote_study_model(config, trial, alias or config.registry.alias, force=force, stage=stage)

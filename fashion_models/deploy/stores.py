@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.stores import local_file
 from fashion_models.deploy.plan import RenderError
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.stores import local_file
 
 STORAGE_VAR, TRACKING_VAR = "OPTUNA_STORAGE", "MLFLOW_TRACKING_URI"
 # Query parameters that carry a credential (libpq reads ?password=, servers take tokens).

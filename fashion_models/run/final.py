@@ -17,11 +17,11 @@ import optuna
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from fashion_models.config.sections import FinalSection, StudyConfig
 from fashion_models.errors import FatalError
 from fashion_models.run.session import StudySession, study_splits
 from fashion_models.run.training_run import train_and_log
 from fashion_models.search.queries import best_completed_trial
-from fashion_models.spec.sections import FinalSection, StudyConfig
 from fashion_models.track.locks import lock_name, store_lock
 from fashion_models.track.registry import Candidate
 from fashion_models.track.trial_run import TrialRun

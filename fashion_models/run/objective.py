@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import optuna
 from optuna_integration.keras import KerasPruningCallback
 
+from fashion_models.config.components import REPLICATE
 from fashion_models.errors import TrialError
 from fashion_models.run.recovery import record_interruption
 from fashion_models.run.session import StudySession
 from fashion_models.run.training_run import train_and_log
 from fashion_models.search.queries import DUPLICATE_OF, duplicate_of
 from fashion_models.search.signals import interruptible, raise_if_interrupted
-from fashion_models.spec.components import REPLICATE
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.precision import resolved_params

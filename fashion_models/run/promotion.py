@@ -6,12 +6,12 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
+from fashion_models.config.sections import StudyConfig
 from fashion_models.errors import ArgumentError
 from fashion_models.run.final import recorded_final
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study
 from fashion_models.serving.pyfunc import log_serving_model
-from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.experiment import connect
 from fashion_models.track.registry import (
     Candidate,

@@ -16,11 +16,11 @@ from fashion_models.analysis import markdown
 from fashion_models.analysis.answer import answer
 from fashion_models.analysis.cells import Cell, Run, build_cells
 from fashion_models.analysis.figures import FIGURES
+from fashion_models.config.design import DesignSection
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.sections import StudyConfig
 from fashion_models.errors import FatalError
 from fashion_models.search.study import load_existing_study
-from fashion_models.spec.design import DesignSection
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.experiment import open_tracking
 from fashion_models.track.lineage import git_commit
 from fashion_models.track.study_run import ensure_study_run, refresh_study_run

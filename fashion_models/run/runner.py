@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.sections import StudyConfig
 from fashion_models.errors import FatalError
 from fashion_models.run.final import final_candidate
 from fashion_models.run.objective import Objective, TrialFailed
@@ -11,8 +13,6 @@ from fashion_models.run.promotion import register_study_model
 from fashion_models.run.session import StudySession, open_session
 from fashion_models.search.queries import best_completed_trial, counted_trials
 from fashion_models.search.trial_loop import run_trials
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.registry import Promotion
 from fashion_models.track.study_run import refresh_study_run
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import optuna
 
-from fashion_models.spec.sections import StudyConfig
+from fashion_models.config.sections import StudyConfig
 from fashion_models.train.model import count_params
 from fashion_models.train.params import ArchitectureError
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import optuna
 
+from fashion_models.config.sections import StudyConfig
 from fashion_models.run.recovery import StaleTrialCallback
 from fashion_models.search.study import StudyHandle, open_study
-from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.experiment import open_tracking
 from fashion_models.track.lineage import lineage_tags
 from fashion_models.track.study_run import PARENT_TAG, ensure_study_run

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from fashion_models.spec.vocabulary import DEFAULTS
+from fashion_models.config.vocabulary import DEFAULTS
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.data import Splits

@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.sections import StudyConfig
 from fashion_models.errors import UserError
 from fashion_models.run.runner import finish_study
 from fashion_models.run.session import StudySession, open_session
 from fashion_models.search.signals import Interrupted
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.sections import StudyConfig
 from fashion_models.track.registry import Promotion
 from fashion_models.train.devices import WORKER_ENV, threads_per_worker
 

@@ -24,11 +24,11 @@ from typing import Protocol
 import sqlalchemy
 from sqlalchemy.pool import NullPool
 
+from fashion_models.config.secrets import mask_url, scrub
+from fashion_models.config.stores import database_server, local_file, sqlite_file
 from fashion_models.errors import StoreError
 from fashion_models.search.connections import connect_args
 from fashion_models.search.reconnect import Reconnect, connection_lost, first_line
-from fashion_models.spec.secrets import mask_url, scrub
-from fashion_models.spec.stores import database_server, local_file, sqlite_file
 
 # The advisory-lock key (per database: PostgreSQL keys its advisory locks by database) under
 # which a fresh store's schema is created.

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from fashion_models.spec.stores import database_server
+from fashion_models.config.stores import database_server
 
 APPLICATION = "optuna-run"
 _NAME_LIMIT = 63  # PostgreSQL keeps the first 63 bytes of an application_name

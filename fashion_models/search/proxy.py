@@ -47,15 +47,15 @@ from optuna.storages import RDBStorage, get_storage
 from optuna.storages._grpc.auto_generated import api_pb2_grpc
 from optuna.storages._grpc.servicer import OptunaStorageProxyService
 
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.sections import WorkersSection
+from fashion_models.config.study_file import proxied_storage_problem
 from fashion_models.errors import ArgumentError, FatalError
 from fashion_models.search import proxy_protocol as wire
 from fashion_models.search.claims import ClaimLock, claim_lock
 from fashion_models.search.reconnect import Reconnect, ReconnectingRDBStorage
 from fashion_models.search.signals import interruptible, stop_on_signals
 from fashion_models.search.storages import build_storage
-from fashion_models.spec.config import proxied_storage_problem
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.sections import WorkersSection
 
 THREADS = 10  # gRPC threads, as Optuna's proxy; also the most database connections it holds
 POOL = (THREADS // 2, THREADS - THREADS // 2)  # kept open, and opened only in a burst

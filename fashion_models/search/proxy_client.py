@@ -25,10 +25,10 @@ from optuna.storages._grpc.client import GrpcClientCache
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial
 
+from fashion_models.config.stores import grpc_address
 from fashion_models.errors import StoreError
 from fashion_models.search import proxy_protocol as wire
 from fashion_models.search.reconnect import Reconnect, first_line
-from fashion_models.spec.stores import grpc_address
 
 T = TypeVar("T")
 WAIT_SECONDS = 10.0  # how long a worker that starts waits for its proxy to answer

@@ -9,8 +9,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.sections import StudyConfig
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.sections import StudyConfig
 
 # Trials that count towards study.n_trials. Failed ones do not: they are retried instead.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)

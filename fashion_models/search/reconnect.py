@@ -22,8 +22,8 @@ import optuna
 import sqlalchemy
 from optuna.storages import RDBStorage
 
+from fashion_models.config.secrets import mask_url, scrub
 from fashion_models.errors import StoreError
-from fashion_models.spec.secrets import mask_url, scrub
 
 T = TypeVar("T")
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 5.0  # seconds between tries: doubling, capped

@@ -19,14 +19,14 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
+from fashion_models.config.secrets import mask_url, scrub
+from fashion_models.config.sections import WorkersSection
+from fashion_models.config.stores import is_grpc, sqlite_file
 from fashion_models.errors import StoreError
 from fashion_models.search.claims import ClaimLock, claim_lock, store_init_lock
 from fashion_models.search.connections import connect_args
 from fashion_models.search.proxy_client import ProxyStorage, StaleTrialCallback
 from fashion_models.search.reconnect import Reconnect, ReconnectingRDBStorage, first_line
-from fashion_models.spec.secrets import mask_url, scrub
-from fashion_models.spec.sections import WorkersSection
-from fashion_models.spec.stores import is_grpc, sqlite_file
 
 WORKER_POOL = (3, 2)  # a worker's pool_size and max_overflow on a database server
 

@@ -9,6 +9,10 @@ import numpy as np
 import optuna
 from optuna.study import StudyDirection
 
+from fashion_models.config.components import build_pruner, build_sampler
+from fashion_models.config.secrets import mask_url
+from fashion_models.config.sections import StudyConfig
+from fashion_models.config.stores import local_file
 from fashion_models.errors import StudyNotFoundError
 from fashion_models.search.claims import ClaimLock
 from fashion_models.search.storages import (
@@ -17,10 +21,6 @@ from fashion_models.search.storages import (
     has_heartbeats,
     study_claim_lock,
 )
-from fashion_models.spec.components import build_pruner, build_sampler
-from fashion_models.spec.secrets import mask_url
-from fashion_models.spec.sections import StudyConfig
-from fashion_models.spec.stores import local_file
 
 WORKERS_JOINED = "fashion_models.workers_joined"  # study system attr: workers so far
 

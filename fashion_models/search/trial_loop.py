@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from fashion_models.config.sections import StudyConfig
 from fashion_models.errors import FatalError, StoreError
 from fashion_models.search.claims import ClaimLock
 from fashion_models.search.queries import (
@@ -21,7 +22,6 @@ from fashion_models.search.queries import (
 )
 from fashion_models.search.signals import raise_if_interrupted, stop_on_signals
 from fashion_models.search.study import StudyHandle
-from fashion_models.spec.sections import StudyConfig
 
 POLL_SECONDS = 1.0  # how often a worker waiting for a free slot looks again
 Objective = Callable[[optuna.Trial], float]

@@ -9,10 +9,10 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from fashion_models.config.secrets import http_credentials
+from fashion_models.config.sections import StudyConfig, WorkersSection
+from fashion_models.config.stores import database_server, sqlite_file
 from fashion_models.search.claims import store_init_lock
-from fashion_models.spec.secrets import http_credentials
-from fashion_models.spec.sections import StudyConfig, WorkersSection
-from fashion_models.spec.stores import database_server, sqlite_file
 from fashion_models.track import http_retry
 
 # MLflow's HTTP client retries a request whose connection fails or whose answer is a 5xx,

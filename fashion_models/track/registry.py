@@ -19,9 +19,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial
 
+from fashion_models.config.sections import RegistrySection
+from fashion_models.config.vocabulary import DEFAULTS
 from fashion_models.search.queries import best_completed_trial
-from fashion_models.spec.sections import RegistrySection
-from fashion_models.spec.vocabulary import DEFAULTS
 from fashion_models.track.locks import lock_name, store_lock
 
 # Turns a logged Keras model into what the registry holds: (run id, Keras model URI) -> the URI

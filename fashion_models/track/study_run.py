@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 from optuna.visualization import matplotlib as optuna_plots  # noqa: E402
 
+from fashion_models.config.sections import StudyConfig  # noqa: E402
 from fashion_models.search.queries import (  # noqa: E402
     COUNTED_STATES,
     STUDY_RUN_ATTR,
@@ -29,7 +30,6 @@ from fashion_models.search.queries import (  # noqa: E402
     counted_trials,
     counts_by_state,
 )
-from fashion_models.spec.sections import StudyConfig  # noqa: E402
 from fashion_models.track.lineage import lineage_tags  # noqa: E402
 from fashion_models.track.locks import lock_name, store_lock  # noqa: E402
 

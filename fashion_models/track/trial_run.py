@@ -15,7 +15,7 @@ import numpy as np
 from mlflow.models import Model, infer_signature
 from mlflow.tracking import MlflowClient
 
-from fashion_models.spec.secrets import scrub
+from fashion_models.config.secrets import scrub
 from fashion_models.train.model import MODEL_REQUIREMENTS
 from fashion_models.train.training import HistoryRecorder
 

@@ -1,7 +1,7 @@
 """Keras classifiers for Fashion-MNIST built from a flat dict of hyperparameters.
 
 This module knows nothing of Optuna or MLflow: it maps the parameter vocabulary
-(spec/vocabulary.py, which the search-space validator checks files against) to a compiled
+(config/vocabulary.py, which the search-space validator checks files against) to a compiled
 ``keras.Model``: the CNN and MLP layers and the test-time-augmentation wrapper here, the
 ResNet in resnet.py, the optimizer, schedule and loss in optimization.py.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 
-from fashion_models.spec.vocabulary import (
+from fashion_models.config.vocabulary import (
     HEADS,
     MODEL_TYPES,
     PADDING,

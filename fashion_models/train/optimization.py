@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from fashion_models.spec.vocabulary import LR_SCHEDULES, OPTIMIZERS
+from fashion_models.config.vocabulary import LR_SCHEDULES, OPTIMIZERS
 from fashion_models.train.params import ArchitectureError, choice, param
 
 SGD_MOMENTUM = 0.9

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fashion_models.config.vocabulary import DEFAULTS
 from fashion_models.errors import TrialError
-from fashion_models.spec.vocabulary import DEFAULTS
 
 INPUT_SHAPE = (28, 28, 1)  # every model takes 28x28 grey images and answers 10 classes
 NUM_CLASSES = 10

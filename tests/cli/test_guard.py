@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from fashion_models.cli import main
-from fashion_models.spec.yaml_source import ConfigError
+from fashion_models.config.yaml_source import ConfigError
 from tests.helpers import (
     CLI_SPACE,
     CLI_STUDY,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import re
 
+from fashion_models.config.study_file import load_config
 from fashion_models.deploy.commands import PROGRAM
 from fashion_models.deploy.kubernetes_services import IMAGE_UID
-from fashion_models.spec.config import load_config
 from tests.deploy.rendering import REPO
 
 Instruction = tuple[str, str]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from fashion_models.config.study_file import load_config
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study
-from fashion_models.spec.config import load_config
 from fashion_models.track.lineage import lineage_tags
 from tests.helpers import cli, mlflow_client
 

@@ -170,9 +170,9 @@ def test_a_killed_workers_trial_is_failed_and_retried_through_the_proxy(
 def test_calls_ride_out_a_proxy_restart_within_their_bound(pg_url: str) -> None:
     import optuna
 
+    from fashion_models.config.sections import WorkersSection
     from fashion_models.errors import StoreError
     from fashion_models.search.storages import build_storage
-    from fashion_models.spec.sections import WorkersSection
 
     port = free_port()
     with running_proxy(pg_url, port) as proxy:

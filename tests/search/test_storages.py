@@ -11,8 +11,8 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from fashion_models.config.study_file import load_config
 from fashion_models.search.study import load_existing_study
-from fashion_models.spec.config import load_config
 from tests.helpers import (
     BIN,
     assert_exact_study,

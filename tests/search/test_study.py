@@ -42,8 +42,8 @@ def test_commands_on_a_missing_study_write_nothing(tmp_path: Path) -> None:
 def test_workers_on_one_grid_study_share_the_grid(tmp_path: Path) -> None:
     """Each joined worker seeds its sampler apart, but a grid is shuffled by the study seed
     alone: two workers taking turns cover every grid point once (repeats included)."""
+    from fashion_models.config.study_file import load_config
     from fashion_models.search.study import open_study
-    from fashion_models.spec.config import load_config
 
     space = "model: cnn\nparams:\n  conv_layers: {type: categorical, choices: [1, 2, 3]}\n"
     write_yaml(tmp_path, space, "space.yaml")

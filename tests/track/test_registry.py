@@ -10,9 +10,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from fashion_models.config.study_file import load_config
 from fashion_models.search.study import load_existing_study
 from fashion_models.serving.pyfunc import log_serving_model
-from fashion_models.spec.config import load_config
 from fashion_models.track.registry import (
     Candidate,
     promote,

@@ -8,8 +8,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from fashion_models.config.study_file import load_config
 from fashion_models.search.study import load_existing_study
-from fashion_models.spec.config import load_config
 from fashion_models.track.lineage import lineage_tags
 from fashion_models.train.data import CLASS_NAMES
 from fashion_models.train.metrics import class_slug

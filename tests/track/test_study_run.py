@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from fashion_models.config.study_file import load_config
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study, open_study
-from fashion_models.spec.config import load_config
 from fashion_models.track import experiment as tracking
 from fashion_models.track.study_run import ensure_study_run
 from tests.helpers import cli, mlflow_client, write_study

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from optuna.trial import FixedTrial
 
-from fashion_models.spec.search_space import load_search_space
-from fashion_models.spec.vocabulary import OPTIMIZERS
+from fashion_models.config.search_space import load_search_space
+from fashion_models.config.vocabulary import OPTIMIZERS
 from fashion_models.train import model as model_mod
 from fashion_models.train.model import build, classifier_of, count_params, one_hot_labels, with_tta
 from fashion_models.train.params import ArchitectureError, UnknownNameError

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fashion_models.spec.params import ParamSpec
-from fashion_models.spec.vocabulary import MODEL_TYPES, RULES
-from fashion_models.spec.yaml_source import KeyPath, YamlDocument, describe, load_yaml
+from fashion_models.config.params import ParamSpec
+from fashion_models.config.vocabulary import MODEL_TYPES, RULES
+from fashion_models.config.yaml_source import KeyPath, YamlDocument, describe, load_yaml
 
 if TYPE_CHECKING:
     import optuna

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fashion_models.spec.config import load_config
-from fashion_models.spec.yaml_source import ConfigError
+from fashion_models.config.study_file import load_config
+from fashion_models.config.yaml_source import ConfigError
 from tests.helpers import NO_ENV, assert_config_error, write_yaml
 
 SPACE = """
@@ -80,7 +80,7 @@ def test_a_design_needs_fixed_epochs(tmp_path: Path) -> None:
 
 
 def test_repeats_add_a_replicate_dimension_to_the_grid(tmp_path: Path) -> None:
-    from fashion_models.spec.components import build_sampler
+    from fashion_models.config.components import build_sampler
 
     config = load_config(load(tmp_path, repeats=3), env=NO_ENV)
     sampler = build_sampler(config)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fashion_models.spec.design import DesignSection
-from fashion_models.spec.search_space import SearchSpace
-from fashion_models.spec.yaml_source import ConfigError, YamlDocument
+from fashion_models.config.design import DesignSection
+from fashion_models.config.search_space import SearchSpace
+from fashion_models.config.yaml_source import ConfigError, YamlDocument
 
 DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -90,7 +90,7 @@ class StudyConfig:
     registry: RegistrySection
     workers: WorkersSection = WorkersSection()
     final: FinalSection | None = None  # no final retrain unless the file asks
-    design: DesignSection | None = None  # a designed experiment (spec/design.py), if any
+    design: DesignSection | None = None  # a designed experiment (config/design.py), if any
     # The parsed file, kept for the line numbers of keys found wrong after load.
     source: YamlDocument | None = field(default=None, compare=False, repr=False)
 

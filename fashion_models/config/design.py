@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fashion_models.spec.checks import integer, mapping, string
-from fashion_models.spec.search_space import SearchSpace
-from fashion_models.spec.yaml_source import YamlDocument, describe
+from fashion_models.config.checks import integer, mapping, string
+from fashion_models.config.search_space import SearchSpace
+from fashion_models.config.yaml_source import YamlDocument, describe
 
 
 @dataclass(frozen=True)

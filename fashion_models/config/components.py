@@ -11,7 +11,7 @@ import importlib.util
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from fashion_models.spec.sections import ComponentSection, StudyConfig
+from fashion_models.config.sections import ComponentSection, StudyConfig
 
 if TYPE_CHECKING:
     import optuna

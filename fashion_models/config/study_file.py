@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from fashion_models.spec.checks import integer, mapping, string
-from fashion_models.spec.components import PRUNERS, SAMPLERS
-from fashion_models.spec.design import load_design
-from fashion_models.spec.search_space import load_search_space
-from fashion_models.spec.sections import (
+from fashion_models.config.checks import integer, mapping, string
+from fashion_models.config.components import PRUNERS, SAMPLERS
+from fashion_models.config.design import load_design
+from fashion_models.config.search_space import load_search_space
+from fashion_models.config.sections import (
     DEFAULT_STORAGE,
     DEFAULT_TRACKING_URI,
     FINAL_DATA,
@@ -29,8 +29,14 @@ from fashion_models.spec.sections import (
     TrackingSection,
     WorkersSection,
 )
-from fashion_models.spec.stores import GRPC_FORM, grpc_address, is_grpc
-from fashion_models.spec.yaml_source import ConfigError, KeyPath, YamlDocument, describe, load_yaml
+from fashion_models.config.stores import GRPC_FORM, grpc_address, is_grpc
+from fashion_models.config.yaml_source import (
+    ConfigError,
+    KeyPath,
+    YamlDocument,
+    describe,
+    load_yaml,
+)
 
 _TOP_KEYS = (
     "study",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fashion_models.spec.yaml_source import KeyPath, YamlDocument, describe
+from fashion_models.config.yaml_source import KeyPath, YamlDocument, describe
 
 
 def mapping(

@@ -1,4 +1,4 @@
-"""Tests for fashion_models.spec.components: the samplers and pruners of a study file.
+"""Tests for fashion_models.config.components: the samplers and pruners of a study file.
 
 Samplers and pruners are built for real, and asked for a trial on an in-memory study; a bad
 kwarg is a ConfigError naming (file, key path, line).
@@ -15,9 +15,9 @@ from typing import Any
 import optuna
 import pytest
 
-from fashion_models.spec.components import build_pruner, build_sampler
-from fashion_models.spec.config import StudyConfig, load_config
-from fashion_models.spec.yaml_source import ConfigError
+from fashion_models.config.components import build_pruner, build_sampler
+from fashion_models.config.study_file import StudyConfig, load_config
+from fashion_models.config.yaml_source import ConfigError
 from tests.helpers import (
     MINIMAL_STUDY,
     NO_ENV,

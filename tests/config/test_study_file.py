@@ -1,4 +1,4 @@
-"""Tests for fashion_models.spec.config: study files -> a frozen, typed StudyConfig.
+"""Tests for fashion_models.config.study_file: study files -> a frozen, typed StudyConfig.
 
 Bad study files are rows of a table: YAML in, ConfigError naming (file, key path, line) out.
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from fashion_models.spec.components import build_pruner, build_sampler
-from fashion_models.spec.config import load_config
-from fashion_models.spec.yaml_source import ConfigError
+from fashion_models.config.components import build_pruner, build_sampler
+from fashion_models.config.study_file import load_config
+from fashion_models.config.yaml_source import ConfigError
 from tests.helpers import (
     MINIMAL_STUDY,
     NO_ENV,

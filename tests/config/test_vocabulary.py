@@ -1,11 +1,11 @@
-"""Tests for fashion_models.spec.vocabulary: the parameter names shared by search-space files
+"""Tests for fashion_models.config.vocabulary: the parameter names shared by search-space files
 and the model builder."""
 
 from __future__ import annotations
 
 import pytest
 
-from fashion_models.spec.vocabulary import DEFAULTS, RULES, params_for
+from fashion_models.config.vocabulary import DEFAULTS, RULES, params_for
 from fashion_models.train.model import MODEL_TYPES
 
 

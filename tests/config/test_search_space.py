@@ -1,4 +1,4 @@
-"""Tests for fashion_models.spec.search_space: search-space YAML -> validated specs -> Optuna.
+"""Tests for fashion_models.config.search_space: search-space YAML -> validated specs -> Optuna.
 
 Every bad file is one row of a table: YAML in, (key path, line, fragment of message) out.
 Every good file is checked against a real in-memory Optuna study.
@@ -19,8 +19,8 @@ from optuna.distributions import (
 )
 from optuna.trial import FixedTrial
 
-from fashion_models.spec.search_space import SearchSpace, load_search_space
-from fashion_models.spec.yaml_source import ConfigError
+from fashion_models.config.search_space import SearchSpace, load_search_space
+from fashion_models.config.yaml_source import ConfigError
 from tests.helpers import assert_config_error, write_yaml
 
 REPO = Path(__file__).resolve().parents[2]

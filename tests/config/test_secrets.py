@@ -1,11 +1,11 @@
-"""Tests for fashion_models.spec.secrets: storage and tracking URIs shown without their
+"""Tests for fashion_models.config.secrets: storage and tracking URIs shown without their
 password, and free text scrubbed of them."""
 
 from __future__ import annotations
 
 import pytest
 
-from fashion_models.spec.secrets import http_credentials, mask_url, scrub
+from fashion_models.config.secrets import http_credentials, mask_url, scrub
 
 
 @pytest.mark.parametrize(
