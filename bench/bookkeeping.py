@@ -48,8 +48,8 @@ def main(storage_arg: str, n: int) -> None:
         for step in range(3):
             trial.report(0.5, step)
         t1 = time.perf_counter()
-        with TrialRun(experiment, "bench", trial.number, {"seed": "0"}) as run:
-            run.log_params({"learning_rate": lr, "filters_0": 8})
+        params = {"learning_rate": lr, "filters_0": 8}
+        with TrialRun(experiment, "bench", trial.number, {"seed": "0"}, params=params) as run:
             for step in range(3):
                 mlflow.log_metrics({"loss": 1.0, "val_accuracy": 0.5}, step=step)
             run.log_final({"test_accuracy": 0.5, "test_loss": 1.0})

@@ -132,7 +132,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tmp,
         n_trials=3,
         space=FINISHED_SPACE,
-        extra="final: {epochs: 1, on: train+validation, train_size: 800}",
+        extra="final: {epochs: 1, data: train+validation, train_size: 800}",
     )
     result = cli(str(path))
     assert result.exit_code == 0, result.output

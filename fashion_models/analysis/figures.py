@@ -1,16 +1,16 @@
-"""The design's figures, from its cells (Agg canvas, no pyplot, as in train/plots.py)."""
+"""The design's figures, from its cells (canvas.new_figure: an Agg canvas, no pyplot)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from fashion_models.analysis.answer import Answer
 from fashion_models.analysis.cells import Cell
+from fashion_models.canvas import new_figure
 
 
 def _levels(cells: Sequence[Cell]) -> list[object]:
@@ -19,8 +19,7 @@ def _levels(cells: Sequence[Cell]) -> list[object]:
 
 def accuracy_vs_epochs(cells: Sequence[Cell], answer: Answer) -> Figure:
     """Validation and test accuracy against epochs, one line per level, bands of +-1 sd."""
-    fig = Figure(figsize=(12, 5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(12, 5)
     ref = answer.reference
     for slot, metric in enumerate(("val_accuracy", "test_accuracy")):
         ax = fig.add_subplot(1, 2, slot + 1)
@@ -43,8 +42,7 @@ def accuracy_vs_epochs(cells: Sequence[Cell], answer: Answer) -> Figure:
 def accuracy_vs_time(cells: Sequence[Cell], answer: Answer) -> Figure:
     """Test accuracy against training seconds per cell; the reference marked, the Pareto front
     (the best accuracy reached in at most that time) drawn, the reference's time dashed."""
-    fig = Figure(figsize=(8, 6), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(8, 6)
     ax = fig.add_subplot()
     t = np.array([c.values["train_seconds"].mean() for c in cells])
     acc = np.array([c.values["test_accuracy"].mean() for c in cells])
@@ -84,8 +82,7 @@ def overfitting_gap(cells: Sequence[Cell], answer: Answer) -> Figure:
     gap = np.full((len(levels), len(epochs)), np.nan)
     for c in cells:
         gap[levels.index(c.level), epochs.index(c.epochs)] = c.gap.mean
-    fig = Figure(figsize=(1.0 + 0.8 * len(epochs), 1.5 + 0.6 * len(levels)), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(1.0 + 0.8 * len(epochs), 1.5 + 0.6 * len(levels))
     ax = fig.add_subplot()
     image = ax.imshow(gap, cmap="Reds", aspect="auto")
     for (i, j), value in np.ndenumerate(gap):

@@ -12,12 +12,13 @@ from fashion_models.errors import FatalError, StoreError, TrialError, UserError
 EXIT_FATAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
-def guarded(ctx: click.Context, action: Callable[[], None]) -> None:
-    """Run `action`; a user error exits 2, a fatal one 1, an interruption 130 or 143."""
+def guarded(ctx: click.Context, action: Callable[[], int | None]) -> None:
+    """Run `action`; a user error exits 2, a fatal one 1, an interruption 130 or 143; an
+    action that returns a non-zero code (some of its inputs failed, each said why) exits so."""
     from mlflow.exceptions import MlflowException
 
     try:
-        action()
+        code = action()
     except UserError as exc:
         _fail(ctx, exc, EXIT_USAGE)
     except (FatalError, TrialError) as exc:  # a TrialError here escaped its trial: fatal
@@ -33,6 +34,9 @@ def guarded(ctx: click.Context, action: Callable[[], None]) -> None:
             err=True,
         )
         ctx.exit(code)
+    else:
+        if code:
+            ctx.exit(code)
 
 
 def _fail(ctx: click.Context, exc: Exception, code: int) -> None:

@@ -10,7 +10,7 @@ import optuna
 
 from fashion_models.config.secrets import mask_url
 from fashion_models.config.sections import StudyConfig
-from fashion_models.search.queries import best_completed_trial, counts_by_state
+from fashion_models.search.queries import status_data
 from fashion_models.track.registry import Promotion
 
 
@@ -20,20 +20,12 @@ def print_summary(
     promotion: Promotion | None,
     echo: Callable[[str], None] = print,
 ) -> None:
-    """Best value and params, trial counts by state, where to look in MLflow."""
-    counts = ", ".join(
-        f"{n} {state.lower()}" for state, n in sorted(counts_by_state(study).items())
-    )
-    echo(f"\nstudy {study.study_name!r}: {counts}")
-    best = best_completed_trial(study)
-    if best is None:
-        echo("no completed trial yet")
-    else:
-        echo(
-            f"best trial {best.number}: {config.study.metric} = {best.value:.4f}, "
-            f"test accuracy = {best.user_attrs.get('test_accuracy', float('nan')):.4f}"
-        )
-        for name, value in sorted(best.params.items()):
+    """Trial counts by state, best value and params, where to look in MLflow."""
+    data = status_data(config, study)
+    echo("\n" + counts_line(data))
+    echo(best_line(data))
+    if data["best"] is not None:
+        for name, value in sorted(data["best"]["params"].items()):
             shown = f"{value:.6g}" if isinstance(value, float) else value  # 0.30000000000000004
             echo(f"  {name} = {shown}")
     echo(f"MLflow: experiment {config.tracking.experiment!r} at {mask_url(config.tracking.uri)}")
@@ -82,16 +74,25 @@ def status_table(data: dict[str, Any]) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [headers, *rows]
     ]
+    lines += ["", counts_line(data), best_line(data)]
+    return "\n".join(lines)
+
+
+def counts_line(data: dict[str, Any]) -> str:
+    """`study 'name': 2 complete, 4 pruned (n_trials 6)`, from search.queries.status_data
+    (the end-of-study summary and `status` both print it)."""
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(data["counts"].items()))
-    lines.append(
-        f"\nstudy {data['study']!r}: {counts or 'no trials'} (n_trials {data['n_trials']})"
-    )
+    return f"study {data['study']!r}: {counts or 'no trials'} (n_trials {data['n_trials']})"
+
+
+def best_line(data: dict[str, Any]) -> str:
+    """`best trial 3: val_accuracy = 0.9078, test accuracy = 0.9012, run <id>` (summary and
+    `status`), chosen on the validation metric as search.queries defines it."""
     best = data["best"]
     if best is None:
-        lines.append("best: no complete trial yet")
-    else:
-        lines.append(
-            f"best: trial {best['number']}, {data['metric']} = {_fmt(best['value'])}, "
-            f"test accuracy = {_fmt(best['test_accuracy'])}, run {best['run_id']}"
-        )
-    return "\n".join(lines)
+        return "best: no complete trial yet"
+    test = best["test_accuracy"]
+    return (
+        f"best trial {best['number']}: {data['metric']} = {best['value']:.4f}, "
+        f"test accuracy = {'-' if test is None else f'{test:.4f}'}, run {best['run_id']}"
+    )

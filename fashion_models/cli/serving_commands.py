@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from fashion_models.cli.guard import EXIT_FATAL, guarded
 from fashion_models.config.sections import DEFAULT_TRACKING_URI, RegistrySection
 
 DEFAULT_MODEL = f"models:/{RegistrySection.model_name}@{RegistrySection.alias}"
-EXIT_FAILED = 1
+EXIT_FAILED = EXIT_FATAL  # some image could not be answered
 
 _model_option = click.option(
     "--model",
@@ -34,22 +34,6 @@ _tracking_option = click.option(
 )
 
 
-def _failing(action: Callable[[], int]) -> None:
-    """Run `action`; a model, registry or catalog problem is one line and exit code 1."""
-    from mlflow.exceptions import MlflowException
-
-    from fashion_models.serving.catalog import CatalogError
-
-    try:
-        code = action()
-    except (MlflowException, CatalogError, OSError) as exc:
-        message = exc.message if isinstance(exc, MlflowException) else str(exc)
-        click.echo(f"error: {message}", err=True)
-        code = EXIT_FAILED
-    if code:
-        raise SystemExit(code)
-
-
 def _read(path: Path) -> bytes | str:
     """The file's bytes, or why it cannot be read (checked against the byte limit first)."""
     from fashion_models.serving.images import ImageError, read_file
@@ -60,30 +44,26 @@ def _read(path: Path) -> bytes | str:
         return str(err)
 
 
-def _classifier(tracking_uri: str, model_uri: str) -> Any:
-    from fashion_models.serving import pyfunc
-    from fashion_models.track.experiment import connect
-
-    connect(tracking_uri)
-    return pyfunc.load(model_uri)
-
-
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_model_option
 @_tracking_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON list, for scripts.")
-def predict(images: tuple[Path, ...], model_uri: str, tracking_uri: str, as_json: bool) -> None:
+@click.pass_context
+def predict(
+    ctx: click.Context, images: tuple[Path, ...], model_uri: str, tracking_uri: str, as_json: bool
+) -> None:
     """The garment class of each IMAGE, with the top-3 probabilities."""
-    _failing(lambda: _predict(images, model_uri, tracking_uri, as_json))
+    guarded(ctx, lambda: _predict(images, model_uri, tracking_uri, as_json))
 
 
 def _predict(images: tuple[Path, ...], model_uri: str, tracking_uri: str, as_json: bool) -> int:
+    from fashion_models.run.served_model import load_classifier
     from fashion_models.serving.pyfunc import Prediction, classify
 
     contents = [_read(path) for path in images]
     readable = [c for c in contents if isinstance(c, bytes)]
-    answers = iter(classify(_classifier(tracking_uri, model_uri).keras_model, readable))
+    answers = iter(classify(load_classifier(tracking_uri, model_uri).keras_model, readable))
     results = [next(answers) if isinstance(c, bytes) else Prediction(error=c) for c in contents]
     rows: list[dict[str, Any]] = [
         {
@@ -106,33 +86,6 @@ def _predict(images: tuple[Path, ...], model_uri: str, tracking_uri: str, as_jso
     return EXIT_FAILED if any(r.error for r in results) else 0
 
 
-def _pinned_classifier(tracking_uri: str, model_uri: str) -> tuple[Any, dict[str, str]]:
-    """The Keras model of `model_uri` and its identity, the alias resolved once: a promotion
-    between loading the model and naming its version cannot make the catalog name another."""
-    from fashion_models.track.experiment import connect
-
-    connect(tracking_uri)
-    identity = _identity(model_uri)
-    pinned = f"models:/{identity['name']}/{identity['version']}"
-    loaded = _classifier(tracking_uri, pinned if model_uri.startswith("models:/") else model_uri)
-    return loaded.keras_model, identity
-
-
-def _identity(model_uri: str) -> dict[str, str]:
-    """Name and version of a registry URI (models:/name@alias or models:/name/version)."""
-    from mlflow.tracking import MlflowClient
-
-    ref = model_uri.removeprefix("models:/")
-    if ref == model_uri:
-        return {"name": model_uri, "version": model_uri, "uri": model_uri}
-    if "@" in ref:
-        name, alias = ref.split("@", 1)
-        version = str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    else:
-        name, _, version = ref.partition("/")
-    return {"name": name, "version": version, "uri": model_uri}
-
-
 @click.group()
 def catalog() -> None:
     """The stock catalog for `optuna-run similar`."""
@@ -145,25 +98,29 @@ def catalog() -> None:
 )
 @_model_option
 @_tracking_option
-def index(directory: Path, out: Path, model_uri: str, tracking_uri: str) -> None:
+@click.pass_context
+def index(
+    ctx: click.Context, directory: Path, out: Path, model_uri: str, tracking_uri: str
+) -> None:
     """Embed every stock photo under DIRECTORY into the index file OUT.
 
     The index is tied to the model version that made it: rebuild it when the champion changes.
     """
-    _failing(lambda: _index(directory, out, model_uri, tracking_uri))
+    guarded(ctx, lambda: _index(directory, out, model_uri, tracking_uri))
 
 
 def _index(directory: Path, out: Path, model_uri: str, tracking_uri: str) -> int:
+    from fashion_models.run.served_model import pinned_classifier
     from fashion_models.serving import catalog as cat
 
-    keras_model, identity = _pinned_classifier(tracking_uri, model_uri)
-    built, errors = cat.build(keras_model, directory, identity)
+    keras_model, identity = pinned_classifier(tracking_uri, model_uri)
+    built, errors = cat.build(keras_model, directory, identity.as_dict())
     cat.save(built, out)
     for path, reason in errors.items():
         click.echo(f"{path}: error: {reason}")
     click.echo(
-        f"indexed {len(built.paths)} stock photos into {out} with {identity['name']} version "
-        f"{identity['version']}; rebuild the index when the champion changes"
+        f"indexed {len(built.paths)} stock photos into {out} with {identity.name} version "
+        f"{identity.version}; rebuild the index when the champion changes"
     )
     return EXIT_FAILED if errors else 0
 
@@ -175,22 +132,30 @@ def _index(directory: Path, out: Path, model_uri: str, tracking_uri: str) -> int
 @_model_option
 @_tracking_option
 @click.option("--json", "as_json", is_flag=True, help="JSON, for scripts.")
+@click.pass_context
 def similar(
-    image: Path, catalog_path: Path, k: int, model_uri: str, tracking_uri: str, as_json: bool
+    ctx: click.Context,
+    image: Path,
+    catalog_path: Path,
+    k: int,
+    model_uri: str,
+    tracking_uri: str,
+    as_json: bool,
 ) -> None:
     """The K stock items closest to IMAGE among those of its predicted class."""
-    _failing(lambda: _similar(image, catalog_path, k, model_uri, tracking_uri, as_json))
+    guarded(ctx, lambda: _similar(image, catalog_path, k, model_uri, tracking_uri, as_json))
 
 
 def _similar(
     image: Path, catalog_path: Path, k: int, model_uri: str, tracking_uri: str, as_json: bool
 ) -> int:
+    from fashion_models.run.served_model import pinned_classifier
     from fashion_models.serving import catalog as cat
     from fashion_models.serving.images import ImageError
 
     stock = cat.load(catalog_path)
-    keras_model, identity = _pinned_classifier(tracking_uri, model_uri)
-    cat.check_version(stock, identity["name"], identity["version"])  # before any embedding
+    keras_model, identity = pinned_classifier(tracking_uri, model_uri)
+    cat.check_version(stock, identity.name, identity.version)  # before any embedding
     content = _read(image)
     try:
         if isinstance(content, str):

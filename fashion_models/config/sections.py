@@ -71,7 +71,7 @@ class FinalSection:
     """Retrain the best configuration after the search; that model is the one registered."""
 
     epochs: int | None = None  # None: the best trial's own epochs
-    on: str = "train+validation"  # train+validation | train
+    data: str = "train+validation"  # what it trains on: train+validation | train
     # Images drawn for the retrain (None: the study's data.train_size): trials may search on
     # a subset, a cheaper fidelity, and the model that ships learn from all 60,000.
     train_size: int | None = None

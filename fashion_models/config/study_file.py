@@ -52,6 +52,9 @@ _TOP_KEYS = (
     "design",
 )
 
+# final.on, and the `true` a YAML 1.1 round trip makes of it: now final.data.
+_RENAMED_FINAL_KEYS = ("on", "true")
+
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> StudyConfig:
     """Load and validate a study file and its search space (nothing is written anywhere)."""
@@ -274,14 +277,24 @@ def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
 
 
 def _final(doc: YamlDocument, raw: Any) -> FinalSection:
-    raw = mapping(doc, ("final",), {} if raw is None else raw, ("epochs", "on", "train_size"))
+    raw = {} if raw is None else raw
+    for old in _RENAMED_FINAL_KEYS:
+        if isinstance(raw, dict) and old in raw:
+            # `on:` is a YAML 1.1 boolean: a tool that loads and writes the file back turns it
+            # into `true:`. The key is `data` now; either old spelling says so.
+            raise doc.error(
+                ("final", old),
+                f"renamed: write `data: {FinalSection.data}` (or `data: train`); `on` is read "
+                "as a boolean by YAML 1.1 tools",
+            )
+    raw = mapping(doc, ("final",), raw, ("epochs", "data", "train_size"))
     epochs = raw.get("epochs")
     if epochs is not None:
         epochs = integer(doc, ("final", "epochs"), epochs, 1)
-    on = raw.get("on", FinalSection.on)
-    if on not in FINAL_DATA:
+    data = raw.get("data", FinalSection.data)
+    if data not in FINAL_DATA:
         raise doc.error(
-            ("final", "on"), f"expected one of {list(FINAL_DATA)}, found {describe(on)}"
+            ("final", "data"), f"expected one of {list(FINAL_DATA)}, found {describe(data)}"
         )
     train_size = raw.get("train_size")
     if train_size is not None:
@@ -290,4 +303,4 @@ def _final(doc: YamlDocument, raw: Any) -> FinalSection:
             raise doc.error(
                 ("final", "train_size"), f"expected at most 60,000, found {train_size:,}"
             )
-    return FinalSection(epochs, on, train_size)
+    return FinalSection(epochs, data, train_size)

@@ -109,7 +109,7 @@ def _convert(path: Path, node: yaml.Node, key: KeyPath, lines: dict[KeyPath, int
         for key_node, value_node in node.value:
             name = yaml.SafeLoader(" ").construct_object(key_node)
             if isinstance(name, bool) and isinstance(key_node, yaml.ScalarNode):
-                # YAML 1.1 reads the key `on` (final.on) as true: a key is meant as its text.
+                # YAML 1.1 reads the keys on/off/yes/no as booleans: a key is meant as its text.
                 name = key_node.value
             line = key_node.start_mark.line + 1
             if not isinstance(name, str):

@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import mlflow
 import numpy as np
 import optuna
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from fashion_models.config.sections import FinalSection, StudyConfig
 from fashion_models.errors import FatalError
@@ -24,7 +21,7 @@ from fashion_models.run.training_run import train_and_log
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.track.locks import lock_name, store_lock
 from fashion_models.track.registry import Candidate
-from fashion_models.track.trial_run import TrialRun
+from fashion_models.track.runs import live_run
 from fashion_models.train.precision import resolved_params
 
 FINAL_ATTR = "final_retrain"
@@ -36,7 +33,9 @@ def final_candidate(session: StudySession, echo: Callable[[str], None] = print) 
     best, final = best_completed_trial(study), config.final
     if best is None or final is None:
         return None
-    key = f"trial={best.number} epochs={final.epochs} on={final.on}"
+    # The key keeps its old text (`on=`, the former name of final.data), so a retrain recorded
+    # before the rename is still found instead of being trained again.
+    key = f"trial={best.number} epochs={final.epochs} on={final.data}"
     if final.train_size is not None:
         key += f" images={final.train_size}"
     # A retrain can take longer than the default stale limit: only a lock older than the
@@ -45,7 +44,7 @@ def final_candidate(session: StudySession, echo: Callable[[str], None] = print) 
     with store_lock(name, timeout=3600, stale_after=3600):
         done = _reusable(study.user_attrs.get(FINAL_ATTR), key)
         if done is None:
-            echo(f"final retrain of trial {best.number} ({final.on}) ...")
+            echo(f"final retrain of trial {best.number} ({final.data}) ...")
             try:
                 done = _retrain(session, best, echo)
             except Exception as exc:  # noqa: BLE001 - the trials are kept; say why it stopped
@@ -53,7 +52,7 @@ def final_candidate(session: StudySession, echo: Callable[[str], None] = print) 
                     f"final retrain of trial {best.number} failed: {type(exc).__name__}: {exc}; "
                     "the trials are kept, and the next run retries the retrain"
                 ) from exc
-            done = {"key": key, "trial": best.number, "on": final.on, **done}
+            done = {"key": key, "trial": best.number, "data": final.data, **done}
             study.set_user_attr(FINAL_ATTR, done)
     echo(f"final retrain: test accuracy = {done['test_accuracy']:.4f} (run {done['run_id']})")
     return _candidate(study, best, done)
@@ -78,7 +77,7 @@ def _candidate(
         test_accuracy=float(done["test_accuracy"]),
         tags={
             "final_retrain": "true",
-            "final_on": str(done.get("on")),
+            "final_data": str(done.get("data", done.get("on"))),  # "on": recorded before
             "objective_value": f"{best.value:.6f}",
         },
     )
@@ -87,11 +86,8 @@ def _candidate(
 def _reusable(done: Any, key: str) -> dict[str, Any] | None:
     if not isinstance(done, dict) or done.get("key") != key:
         return None
-    try:
-        run = MlflowClient().get_run(str(done["run_id"]))
-    except MlflowException:
-        return None  # another tracking store, or the run was purged: train again
-    return done if run.info.lifecycle_stage == "active" else None
+    # Another tracking store, or the run was deleted or purged: train again.
+    return done if live_run(done.get("run_id")) else None
 
 
 def final_params(config: StudyConfig, best: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -106,30 +102,28 @@ def final_params(config: StudyConfig, best: optuna.trial.FrozenTrial) -> dict[st
 def _retrain(
     session: StudySession, best: optuna.trial.FrozenTrial, echo: Callable[[str], None]
 ) -> dict[str, Any]:
-    config, study = session.config, session.study
+    config = session.config
     final = config.final or FinalSection()
     if final.train_size is not None:
         splits = study_splits(config, final.train_size)
     else:  # the trials' splits (the parent of --workers loads them now)
         splits = session.splits or study_splits(config)
     params, seed = final_params(config, best), config.study.seed + best.number
-    tags = {**session.run_tags(seed), "optuna.kind": "final"}
     fit_on = (splits.x_train, splits.y_train)
-    if final.on == "train+validation":
+    if final.data == "train+validation":
         fit_on = (
             np.concatenate([splits.x_train, splits.x_val]),
             np.concatenate([splits.y_train, splits.y_val]),
         )
-    with TrialRun(session.experiment_id, study.study_name, best.number, tags) as run:
-        mlflow.set_tag("mlflow.runName", f"{study.study_name}-final")
-        run.log_params({"model": config.search_space.model, "final_on": final.on, **params})
+    extra = {"final_data": final.data}
+    with session.training_run(best.number, seed, params, kind="final", extra_params=extra) as run:
         # With train+validation the val_* numbers are on images seen in training: logged for
         # completeness, never used to choose anything.
         trained = train_and_log(
             run, config.search_space.model, params, seed, splits,
             fit_on=fit_on, progress=echo, label="final",
         )  # fmt: skip
-        mlflow.log_metric("train_images", float(len(fit_on[1])))
+        run.log_final({"train_images": float(len(fit_on[1]))})
         run.mark("COMPLETE")
     return {
         "run_id": run.run_id,

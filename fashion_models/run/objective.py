@@ -54,10 +54,8 @@ class Objective:
                 trial.set_user_attr(DUPLICATE_OF, earlier)
                 raise optuna.TrialPruned(f"the configuration of trial {earlier}")
         trial.set_user_attr("seed", seed)
-        tags = session.run_tags(seed)
-        with TrialRun(session.experiment_id, config.study.name, trial.number, tags) as run:
+        with session.training_run(trial.number, seed, params) as run:
             trial.set_user_attr("mlflow_run_id", run.run_id)
-            run.log_params({"model": config.search_space.model, **params})
             epochs = EpochMetrics()
             try:
                 value = self._train(trial, run, params, seed, epochs)

@@ -4,7 +4,9 @@ the study run) and passed down to the objective and the final retrain."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
@@ -14,6 +16,7 @@ from fashion_models.search.study import StudyHandle, open_study
 from fashion_models.track.experiment import open_tracking
 from fashion_models.track.lineage import lineage_tags
 from fashion_models.track.study_run import PARENT_TAG, ensure_study_run
+from fashion_models.track.trial_run import TrialRun
 from fashion_models.train.data import Splits, load_fashion_mnist, make_splits
 from fashion_models.train.devices import device_tags
 
@@ -30,15 +33,28 @@ class StudySession:
     def study(self) -> optuna.Study:
         return self.handle.study
 
-    def run_tags(self, seed: int) -> dict[str, str]:
-        """Tags of a training run of this study: its seed, nested under the study run, and
-        lineage (which code, data and machine made it)."""
-        return {
+    def training_run(
+        self,
+        trial_number: int,
+        seed: int,
+        params: Mapping[str, Any],
+        *,
+        kind: str = "trial",
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> TrialRun:
+        """The MLflow run of one training of this study (a trial, or the final retrain of
+        trial `trial_number`): named for its kind, nested under the study run, tagged with its
+        seed and lineage (which code, data and machine made it), its params logged."""
+        tags = {
             "seed": str(seed),
             PARENT_TAG: self.study_run_id,
             **lineage_tags(),
             **device_tags(),
         }
+        logged = {"model": self.config.search_space.model, **(extra_params or {}), **params}
+        return TrialRun(
+            self.experiment_id, self.study.study_name, trial_number, tags, kind=kind, params=logged
+        )
 
 
 def study_splits(config: StudyConfig, train_size: int | None = None) -> Splits:

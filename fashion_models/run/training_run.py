@@ -10,11 +10,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from fashion_models.config.vocabulary import DEFAULTS
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.data import Splits
 from fashion_models.train.model import build, one_hot_labels, with_tta
+from fashion_models.train.params import as_bool, param
 from fashion_models.train.pipeline import Augmentation, steps_per_epoch
 from fashion_models.train.training import (
     EpochProgress,
@@ -64,7 +64,7 @@ def train_and_log(
     keras.config.disable_interactive_logging()
     keras.utils.set_random_seed(seed)
     x, y = fit_on if fit_on is not None else (splits.x_train, splits.y_train)
-    epochs, batch_size = int(_param(params, "epochs")), int(_param(params, "batch_size"))
+    epochs, batch_size = int(param(params, "epochs")), int(param(params, "batch_size"))
     model = build(model_type, params, steps_per_epoch=steps_per_epoch(len(x), batch_size))
     reports.log_model_summary(model)
     test = (splits.x_test, splits.y_test)
@@ -79,7 +79,7 @@ def train_and_log(
         one_hot=one_hot_labels(params),
         callbacks=[EpochReport(test if test_each_epoch else None), *shown, recorder, *callbacks],
     )  # fmt: skip
-    model = with_tta(model, str(_param(params, "tta")))
+    model = with_tta(model, str(param(params, "tta")))
     final = evaluate(model, *test)
     run.log_final({"test_accuracy": final.accuracy, "test_loss": final.loss})
     reports.log_confusion_matrix(splits.y_test, final.y_pred)
@@ -92,11 +92,7 @@ def train_and_log(
 def augmentation(params: Mapping[str, Any]) -> Augmentation:
     """The training-time augmentation the params ask for."""
     return Augmentation(
-        shift=int(_param(params, "augment_shift")),
-        flip=bool(_param(params, "augment_flip")),
-        erasing=float(_param(params, "augment_erasing")),
+        shift=int(param(params, "augment_shift")),
+        flip=as_bool(param(params, "augment_flip"), "augment_flip"),
+        erasing=float(param(params, "augment_erasing")),
     )
-
-
-def _param(params: Mapping[str, Any], name: str) -> Any:
-    return params.get(name, DEFAULTS[name])

@@ -3,6 +3,7 @@ exactly n_trials complete or pruned trials. Safe with any number of workers on o
 
 from __future__ import annotations
 
+import enum
 import time
 import warnings
 from collections.abc import Callable
@@ -89,11 +90,11 @@ def run_trials(
         while not failures.tripped and (timeout is None or time.monotonic() - started < timeout):
             raise_if_interrupted()
             slot = _claim(handle, config.study.n_trials)
-            if slot == "done" or _grid_exhausted(study):
-                if slot == "run":
+            if slot is Slot.DONE or _grid_exhausted(study):
+                if slot is Slot.RUN:
                     lock.release()
                 break
-            if slot == "wait":
+            if slot is Slot.WAIT:
                 time.sleep(POLL_SECONDS)
                 continue
             try:
@@ -124,8 +125,17 @@ def _grid_exhausted(study: optuna.Study) -> bool:
     return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
 
 
-def _claim(handle: StudyHandle, n_trials: int) -> str:
-    """ "run" (the lock is held: the caller creates the trial), "wait" or "done".
+class Slot(enum.Enum):
+    """What a worker's claim found: RUN (the claim lock is held: the caller creates the trial
+    and releases it), WAIT (running trials fill the study, one may still fail) or DONE."""
+
+    RUN = "run"
+    WAIT = "wait"
+    DONE = "done"
+
+
+def _claim(handle: StudyHandle, n_trials: int) -> Slot:
+    """Whether this worker may run a trial now (see Slot).
 
     Running trials hold their slot: a worker waits while counted + running trials fill the
     study, because a running trial that fails frees its slot for a retry. Without heartbeats
@@ -146,9 +156,9 @@ def _claim(handle: StudyHandle, n_trials: int) -> str:
         lock.release()
         raise
     if counted < n_trials and counted + running < n_trials:
-        return "run"
+        return Slot.RUN
     lock.release()
-    return "wait" if counted < n_trials and heartbeats else "done"
+    return Slot.WAIT if counted < n_trials and heartbeats else Slot.DONE
 
 
 def _releasing(objective: Objective, lock: ClaimLock) -> Objective:

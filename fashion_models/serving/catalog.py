@@ -105,15 +105,18 @@ def build(
 
 
 def save(catalog: Catalog, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:  # a file object: np.savez would append .npz to the name
-        np.savez(
-            f,
-            embeddings=catalog.embeddings,
-            classes=catalog.classes,
-            paths=catalog.paths,
-            model=np.array(json.dumps(catalog.model)),
-        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:  # a file object: np.savez would append .npz to the name
+            np.savez(
+                f,
+                embeddings=catalog.embeddings,
+                classes=catalog.classes,
+                paths=catalog.paths,
+                model=np.array(json.dumps(catalog.model)),
+            )
+    except OSError as err:
+        raise CatalogError(f"cannot write catalog index {path}: {err}") from err
 
 
 def load(path: Path) -> Catalog:

@@ -38,6 +38,41 @@ VERSION_PARAMS = ("tta", "precision")
 
 
 @dataclass(frozen=True)
+class ModelIdentity:
+    """Which model a URI names, the alias resolved: a registry URI (`models:/name@alias` or
+    `models:/name/version`) names a version; any other URI (`runs:/...`, a path) names itself."""
+
+    name: str
+    version: str
+    uri: str  # as given
+
+    @property
+    def pinned_uri(self) -> str:
+        """The URI of exactly this version, so a promotion after resolving cannot change
+        what is loaded."""
+        if self.uri.startswith("models:/"):
+            return f"models:/{self.name}/{self.version}"
+        return self.uri
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "uri": self.uri}
+
+
+def resolve(model_uri: str) -> ModelIdentity:
+    """Name and version of `model_uri`, an alias looked up once in the registry (raises
+    MlflowException when the model or alias does not exist)."""
+    ref = model_uri.removeprefix("models:/")
+    if ref == model_uri:
+        return ModelIdentity(model_uri, model_uri, model_uri)
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        version = str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    else:
+        name, _, version = ref.partition("/")
+    return ModelIdentity(name, version, model_uri)
+
+
+@dataclass(frozen=True)
 class Promotion:
     """What happened in the registry at the end of a study."""
 

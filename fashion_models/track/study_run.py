@@ -7,31 +7,22 @@ study's user attrs and created under a store lock, so exactly one run is ever ma
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from typing import Any
 
-import matplotlib
+import optuna
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 
-matplotlib.use("Agg")  # Optuna's matplotlib plots go through pyplot: never ask for a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from optuna.trial import TrialState  # noqa: E402
-from optuna.visualization import matplotlib as optuna_plots  # noqa: E402
-
-from fashion_models.config.sections import StudyConfig  # noqa: E402
-from fashion_models.search.queries import (  # noqa: E402
-    COUNTED_STATES,
+from fashion_models.config.sections import StudyConfig
+from fashion_models.search.queries import (
     STUDY_RUN_ATTR,
     best_completed_trial,
     counted_trials,
     counts_by_state,
 )
-from fashion_models.track.lineage import lineage_tags  # noqa: E402
-from fashion_models.track.locks import lock_name, store_lock  # noqa: E402
+from fashion_models.search.study_figures import study_figures
+from fashion_models.track.lineage import lineage_tags
+from fashion_models.track.locks import lock_name, store_lock
+from fashion_models.track.runs import live_run
 
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
 
@@ -39,12 +30,12 @@ PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
 def ensure_study_run(study: optuna.Study, experiment_id: str, config: StudyConfig) -> str:
     """The id of the study's run, created once however many workers ask at the same time."""
     client = MlflowClient()
-    known = _live_run(client, study.user_attrs.get(STUDY_RUN_ATTR))
+    known = live_run(study.user_attrs.get(STUDY_RUN_ATTR), client)
     if known:
         return known
     with store_lock(lock_name("study-run", experiment_id, study.study_name)):
         # Checked again under the lock: another worker may have created it while we waited.
-        known = _live_run(client, study.user_attrs.get(STUDY_RUN_ATTR))
+        known = live_run(study.user_attrs.get(STUDY_RUN_ATTR), client)
         if known:
             return known
         run = client.create_run(
@@ -56,18 +47,6 @@ def ensure_study_run(study: optuna.Study, experiment_id: str, config: StudyConfi
             client.log_param(run.info.run_id, key, value)
         study.set_user_attr(STUDY_RUN_ATTR, run.info.run_id)
         return str(run.info.run_id)
-
-
-def _live_run(client: MlflowClient, run_id: Any) -> str | None:
-    """`run_id` if it names a run of this store that was not deleted (a changed tracking URI or
-    a run deleted in the UI means a new study run)."""
-    if not isinstance(run_id, str):
-        return None
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        return None
-    return run_id if run.info.lifecycle_stage == "active" else None
 
 
 def _study_params(config: StudyConfig) -> dict[str, str]:
@@ -107,64 +86,32 @@ def refresh_study_run(study: optuna.Study, config: StudyConfig, run_id: str) -> 
     return written
 
 
-def figure_params(study: optuna.Study, config: StudyConfig) -> list[str]:
-    """The layer counts (params other params are per-layer of) and epochs, where searched."""
-    sampled = {
-        name for t in study.get_trials(deepcopy=False, states=COUNTED_STATES) for name in t.params
-    }
-    counts = {p.per_layer for p in config.search_space.params if p.per_layer}
-    return [p for p in (*sorted(c for c in counts if c), "epochs") if p in sampled]
-
-
-def _figures(study: optuna.Study, config: StudyConfig) -> dict[str, Callable[[], Any]]:
-    params = figure_params(study, config)
-    name = config.study.metric
-    figures: dict[str, Callable[[], Any]] = {
-        "optimization_history": lambda: optuna_plots.plot_optimization_history(
-            study, target_name=name
-        ),
-        "param_importances": lambda: optuna_plots.plot_param_importances(study),
-        "intermediate_values": lambda: optuna_plots.plot_intermediate_values(study),
-    }
-    if params:
-        figures["slice_layers_epochs"] = lambda: optuna_plots.plot_slice(
-            study, params=params, target_name=name
-        )
-    if len(params) >= 2:
-        figures["contour_layers_epochs"] = lambda: optuna_plots.plot_contour(
-            study, params=params, target_name=name
-        )
-    return figures
-
-
 def _log_figures(
     client: MlflowClient, run_id: str, study: optuna.Study, config: StudyConfig
 ) -> list[str]:
     written, skipped = [], []
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    for name, draw in _figures(study, config).items():
+    layer_counts = [p.per_layer for p in config.search_space.params if p.per_layer]
+    for name, draw in study_figures(study, config.study.metric, layer_counts).items():
         if not complete:
             skipped.append(f"{name}: no complete trial yet")
             continue
         verbosity = optuna.logging.get_verbosity()
         try:
-            # Optuna marks its matplotlib plots experimental, and warns of params with one
-            # value so far; neither is news to the user at the end of a study.
+            # Optuna marks the importance evaluators experimental, and warns of params with
+            # one value so far; neither is news to the user at the end of a study.
             optuna.logging.set_verbosity(optuna.logging.ERROR)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                axes = draw()
-        # A figure Optuna cannot draw for this study (e.g. importances of a single trial)
-        # is noted on the run; it must never fail the study.
+                fig = draw()
+        # A figure the study cannot make yet (e.g. importances of a single trial) is noted on
+        # the run; it must never fail the study.
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             skipped.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         finally:
             optuna.logging.set_verbosity(verbosity)
-        fig = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).figure
-        fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 6))
         client.log_figure(run_id, fig, f"study/{name}.png")
-        plt.close(fig)
         written.append(f"study/{name}.png")
     note = "\n".join(skipped) or "all figures drawn"
     client.log_text(run_id, note + "\n", "study/figures_skipped.txt")

@@ -31,6 +31,11 @@ _KERAS_FLAVOR = SimpleNamespace(__name__="mlflow.keras", save_model=_save_keras_
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 
+def run_name(study_name: str, trial_number: int, kind: str = "trial") -> str:
+    """`<study>-trial-<n>` for a trial, `<study>-<kind>` for the study's other runs."""
+    return f"{study_name}-trial-{trial_number}" if kind == "trial" else f"{study_name}-{kind}"
+
+
 class EpochMetrics(HistoryRecorder):
     """Logs Keras' per-epoch logs (loss, accuracy, val_*) to the active run, step = epoch, and
     keeps them in memory (`history`, `last_epoch`) for the curves of a pruned trial."""
@@ -42,18 +47,36 @@ class EpochMetrics(HistoryRecorder):
 
 
 class TrialRun:
-    """One MLflow run for one trial. Ended FINISHED, KILLED (pruned) or FAILED."""
+    """One MLflow run for one training: a trial (`kind` "trial") or the final retrain of the
+    best trial (`kind` "final"), named for it, tagged and with its params logged. Ended
+    FINISHED, KILLED (pruned) or FAILED."""
 
     def __init__(
-        self, experiment_id: str, study_name: str, trial_number: int, tags: dict[str, str]
+        self,
+        experiment_id: str,
+        study_name: str,
+        trial_number: int,
+        tags: dict[str, str],
+        *,
+        kind: str = "trial",
+        params: dict[str, Any] | None = None,
     ):
+        named = {"optuna.study": study_name, "optuna.trial": str(trial_number), **tags}
+        if kind != "trial":  # a trial's run carries no kind: the study run and retrains do
+            named["optuna.kind"] = kind
         self.run = mlflow.start_run(
             experiment_id=experiment_id,
-            run_name=f"{study_name}-trial-{trial_number}",
-            tags={"optuna.study": study_name, "optuna.trial": str(trial_number), **tags},
+            run_name=run_name(study_name, trial_number, kind),
+            tags=named,
         )
         self.run_id = self.run.info.run_id
         self.state = "FAIL"  # until told otherwise: a crash mid-trial is a failure
+        if params:
+            try:
+                mlflow.log_params(params)
+            except BaseException:
+                mlflow.end_run(status=RUN_STATUS[self.state])
+                raise
 
     def __enter__(self) -> TrialRun:
         return self
@@ -67,9 +90,6 @@ class TrialRun:
         mlflow.set_tag("optuna.state", self.state)
         mlflow.end_run(status=RUN_STATUS[self.state])
 
-    def log_params(self, params: dict[str, Any]) -> None:
-        mlflow.log_params(params)
-
     def mark(self, state: str, **tags: Any) -> None:
         """Record how the trial ended (COMPLETE, PRUNED, FAIL) and why."""
         self.state = state
@@ -78,6 +98,7 @@ class TrialRun:
             mlflow.set_tags({k: scrub(str(v))[:5000] for k, v in tags.items()})
 
     def log_final(self, metrics: dict[str, float]) -> None:
+        """Metrics of the whole run (no step): test accuracy, images trained on, ..."""
         mlflow.log_metrics(metrics)
 
     def log_model(self, model: keras.Model, example: np.ndarray) -> str:
@@ -113,7 +134,7 @@ def close_trial_runs(study_name: str, experiment: str, number: int, reason: str)
     if not runs:
         run = client.create_run(
             found.experiment_id,
-            run_name=f"{study_name}-trial-{number}",
+            run_name=run_name(study_name, number),
             tags={"optuna.study": study_name, "optuna.trial": str(number)},
         )
         runs = [run]

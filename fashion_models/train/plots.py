@@ -1,6 +1,6 @@
 """Figures as pure functions of arrays.
 
-Figures are built on ``matplotlib.figure.Figure`` with an Agg canvas, never through
+Figures are built by ``canvas.new_figure`` (a Figure on its own Agg canvas), never through
 pyplot, so worker processes keep no global figure state and need no display.
 """
 
@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
+from fashion_models.canvas import new_figure
 from fashion_models.errors import TrialError
 from fashion_models.train.data import CLASS_NAMES
 
@@ -47,8 +47,7 @@ def confusion_matrix_figure(
             )
     counts = confusion_matrix(true, pred, labels=list(range(n)))
     size = 2.0 + 0.6 * n
-    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(size + 1.0, size)
     ax = fig.add_subplot()
     display = ConfusionMatrixDisplay(counts, display_labels=list(class_names))
     display.plot(ax=ax, cmap="Blues", values_format="d", xticks_rotation=45, colorbar=True)
@@ -70,8 +69,7 @@ def misclassified_figure(
     wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:limit]
     cols = 5
     rows = max(1, -(-len(wrong) // cols))
-    fig = Figure(figsize=(2.2 * cols, 2.4 * rows), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(2.2 * cols, 2.4 * rows)
     if len(wrong) == 0:
         fig.text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
         return fig
@@ -89,8 +87,7 @@ def misclassified_figure(
 
 def training_curves_figure(history: Mapping[str, Sequence[float]]) -> Figure:
     """Loss and accuracy per epoch, training and validation, side by side."""
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(10, 4)
     for slot, metric in enumerate(("loss", "accuracy")):
         ax = fig.add_subplot(1, 2, slot + 1)
         for name in (metric, f"val_{metric}"):

@@ -108,7 +108,7 @@ def test_status_table_and_json(finished: Path) -> None:
     assert table.exit_code == 0, table.output
     for trial in study.get_trials():
         assert trial.user_attrs["mlflow_run_id"] in table.output
-    assert f"best: trial {best_completed_trial(study).number}," in table.output
+    assert f"best trial {best_completed_trial(study).number}:" in table.output
     data = json.loads(cli("status", "--json", str(finished)).output)
     assert [t["number"] for t in data["trials"]] == [0, 1, 2]
     assert data["best"]["number"] == best_completed_trial(study).number

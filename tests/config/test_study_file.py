@@ -645,7 +645,9 @@ def test_a_split_that_leaves_a_side_without_every_class_is_a_config_error(
     ("final", "message"),
     [
         ("final: {epochs: 0}", "final.epochs: expected an integer >= 1, found 0"),
-        ("final: {on: test}", "final.on: expected one of ['train+validation', 'train']"),
+        ("final: {data: test}", "final.data: expected one of ['train+validation', 'train']"),
+        ("final: {on: train}", "final.on: renamed: write `data: train+validation`"),
+        ("final: {true: train}", "final.true: renamed: write `data: train+validation`"),
         ("final: {epoch: 3}", "final.epoch: unknown key"),
         ("final: {train_size: 70000}", "final.train_size: expected at most 60,000, found 70,000"),
         ("final: {train_size: 50}", "final.train_size: expected an integer >= 100, found 50"),

@@ -58,8 +58,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory, small_splits: Splits) -> Lo
     client = mlflow_client(root)
     experiment = client.create_experiment("tta")
     lines: list[str] = []
-    with TrialRun(experiment, "tta", 0, {}) as run:
-        run.log_params({"model": "cnn", **PARAMS})
+    with TrialRun(experiment, "tta", 0, {}, params={"model": "cnn", **PARAMS}) as run:
         trained = train_and_log(
             run, "cnn", PARAMS, 0, small_splits, progress=lines.append, label="trial 0"
         )

@@ -4,7 +4,6 @@ and several workers on one study (real processes, real stores, tiny trials on re
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from tests.helpers import (
     sqlite_url,
     start,
     trial_run_list,
+    wait_for_running_trial,
     write_study,
 )
 
@@ -70,7 +70,7 @@ def test_workers_and_a_second_shell_share_one_sqlite_study(tmp_path: Path) -> No
     path = write_study(tmp_path, n_trials=5)
     env = {"CUDA_VISIBLE_DEVICES": "7,5"}
     parent = start(path, "--workers", "2", "--gpus", "0,1", env=env)
-    time.sleep(2)  # let the parent create the study: the shell then joins it
+    wait_for_running_trial(sqlite_url(tmp_path), parent)  # the shell then joins that study
     shell = start(path, env=env)
     (code, out), (shell_code, shell_out) = finish(parent), finish(shell)
     assert code == 0, out
