@@ -14,6 +14,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam")
 POOLING = ("none", "max", "avg")
 PADDING = ("valid", "same")
 HEADS = ("flatten", "global_avg")
+CONV_LAYOUTS = ("plain", "blocks")  # train/model.py: how conv_layers are arranged
 LR_SCHEDULES = ("constant", "cosine", "one_cycle")
 TTA = ("none", "flip")
 PRECISIONS = ("float32", "bfloat16", "auto")  # auto: train/precision.py
@@ -64,6 +65,7 @@ RULES: dict[str, ParamRule] = {
     "kernel_size": ParamRule("int", models=("cnn",), minimum=1, layers="conv_layers"),
     "pooling": ParamRule("choice", models=("cnn",), choices=POOLING, layers="conv_layers"),
     "padding": ParamRule("choice", models=("cnn",), choices=PADDING),
+    "conv_layout": ParamRule("choice", models=("cnn",), choices=CONV_LAYOUTS),
     # Batch norm's moving statistics must settle within a short trial's few hundred steps.
     "bn_momentum": ParamRule("float", minimum=0.0, below=1.0),
     "conv_dropout": ParamRule(
@@ -100,6 +102,10 @@ DEFAULTS: dict[str, Any] = {
     "kernel_size": 3,
     "pooling": "none",
     "padding": "valid",
+    # plain: the conv layers as the other params say (the seed: valid convs, no pooling);
+    # blocks: VGG's way, pairs of same-padded convs, each pair then 2x2 max pooling, the
+    # filters doubling per pair from `filters` (32, 64, 128, ...).
+    "conv_layout": "plain",
     "bn_momentum": 0.9,  # PyTorch's default; Keras' 0.99 needs far more steps than a trial has
     "conv_dropout": 0.0,  # spatial dropout after each conv block
     "head": "flatten",  # flatten | global_avg, between the conv layers and the dense stack

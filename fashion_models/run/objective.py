@@ -16,6 +16,7 @@ from fashion_models.run.training_run import train_and_log
 from fashion_models.search.queries import DUPLICATE_OF, duplicate_of
 from fashion_models.search.signals import interruptible, raise_if_interrupted
 from fashion_models.track import reports
+from fashion_models.track.lineage import git_commit
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.precision import resolved_params
 
@@ -54,6 +55,9 @@ class Objective:
                 trial.set_user_attr(DUPLICATE_OF, earlier)
                 raise optuna.TrialPruned(f"the configuration of trial {earlier}")
         trial.set_user_attr("seed", seed)
+        # The code that trained it, on the trial itself: a report read from a study continued
+        # in another checkout (another tracking store) still knows.
+        trial.set_user_attr("git_commit", git_commit())
         with session.training_run(trial.number, seed, params) as run:
             trial.set_user_attr("mlflow_run_id", run.run_id)
             epochs = EpochMetrics()

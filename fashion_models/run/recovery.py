@@ -16,6 +16,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
+from fashion_models.search.queries import INTERRUPTED
 from fashion_models.search.signals import delivered
 from fashion_models.track.trial_run import close_trial_runs
 
@@ -45,6 +46,7 @@ def record_interruption(trial: optuna.Trial, exc: KeyboardInterrupt, experiment:
         if mlflow.active_run() is not None:  # the signal came before TrialRun took over
             mlflow.end_run(status="FAILED")
         trial.set_user_attr("fail_reason", reason)
+        trial.set_user_attr(INTERRUPTED, True)  # a grid point to train again (trial_loop)
         close_trial_runs(trial.study.study_name, experiment, trial.number, reason)
     except Exception:  # best effort: the interruption itself must still stop the worker
         pass

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -110,10 +111,16 @@ def _provenance(config: StudyConfig, study: optuna.Study, runs: list[Run]) -> di
 
 
 def _trial_commits(study: optuna.Study) -> list[str]:
-    """The project commits recorded on the trials' MLflow runs (lineage.git_commit)."""
+    """The project commits the trials trained at: their `git_commit` attr, else the tag
+    lineage.git_commit of their MLflow run (trials from before the attr), else unknown."""
     client, commits = MlflowClient(), set()
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        commit = t.user_attrs.get("git_commit")
         run_id = t.user_attrs.get("mlflow_run_id")
-        if run_id:
-            commits.add(client.get_run(run_id).data.tags.get("lineage.git_commit", "unknown"))
+        if commit is None and run_id:
+            try:
+                commit = client.get_run(run_id).data.tags.get("lineage.git_commit")
+            except MlflowException:  # the run is in another tracking store
+                commit = None
+        commits.add(str(commit or "unknown"))
     return sorted(commits)

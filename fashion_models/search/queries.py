@@ -15,6 +15,7 @@ from fashion_models.config.sections import StudyConfig
 # Trials that count towards study.n_trials. Failed ones do not: they are retried instead.
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 DUPLICATE_OF = "duplicate_of"  # user attr of a grid trial skipped as another's configuration
+INTERRUPTED = "interrupted"  # user attr of a trial stopped by SIGINT / SIGTERM (not its fault)
 STUDY_RUN_ATTR = "mlflow_study_run_id"  # study user attr: the id of the study's MLflow run
 
 

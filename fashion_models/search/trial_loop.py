@@ -8,6 +8,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -18,12 +19,14 @@ from fashion_models.search.claims import ClaimLock
 from fashion_models.search.queries import (
     COUNTED_STATES,
     DUPLICATE_OF,
+    INTERRUPTED,
     best_completed_trial,
     counted_trials,
 )
 from fashion_models.search.signals import raise_if_interrupted, stop_on_signals
 from fashion_models.search.study import StudyHandle
 
+RETRY_OF = "retry_of"  # user attr of a queued retry: the interrupted trial it trains again
 POLL_SECONDS = 1.0  # how often a worker waiting for a free slot looks again
 Objective = Callable[[optuna.Trial], float]
 
@@ -80,6 +83,8 @@ def run_trials(
             "(study.n_trials): nothing to run; raise n_trials to run more"
         )
         return
+    for number in requeue_interrupted_grid_points(handle):
+        echo(f"grid point of interrupted trial {number} queued again")
     failures = ConsecutiveFailures(config.workers.max_consecutive_failures)
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
         failures,
@@ -120,9 +125,58 @@ def run_trials(
 
 
 def _grid_exhausted(study: optuna.Study) -> bool:
-    """A grid study ends with its grid, even short of n_trials (as GridSampler's own stop())."""
+    """A grid study ends with its grid, even short of n_trials (as GridSampler's own stop()),
+    once no retry of an interrupted grid point is queued."""
     sampler = study.sampler
-    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
+    if not isinstance(sampler, optuna.samplers.GridSampler) or not sampler.is_exhausted(study):
+        return False
+    return not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+
+def _queue_grid_point(study: optuna.Study, trial: FrozenTrial) -> None:
+    """A waiting trial on `trial`'s grid point. It carries the point's grid id, as the grid
+    sampler's own trials do: a trial queued with `enqueue_trial` has none, and the sampler's
+    after_trial then fails with KeyError 'grid_id' when one point is left."""
+    keys = ("grid_id", "search_space")
+    grid: dict[str, Any] = {k: trial.system_attrs[k] for k in keys if k in trial.system_attrs}
+    if len(grid) < 2:  # not the grid's own trial: its params are all there is
+        study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+        return
+    waiting = optuna.trial.create_trial(
+        state=TrialState.WAITING, system_attrs=grid, user_attrs={RETRY_OF: trial.number}
+    )
+    study.add_trial(waiting)
+
+
+def requeue_interrupted_grid_points(handle: StudyHandle) -> list[int]:
+    """Queue again each grid point whose only trials were interrupted (SIGINT, SIGTERM: the
+    user or a scheduler stopped the worker), so a grid study run in several sittings trains
+    every point. Optuna's grid counts a failed point as visited and never samples it again; a
+    point that failed for a reason of its own is not retried. Returns the trials requeued."""
+    study = handle.study
+    if not isinstance(study.sampler, optuna.samplers.GridSampler):
+        return []
+    handle.lock.acquire()  # one worker decides: two would queue each point twice
+    try:
+        trials = study.get_trials(deepcopy=False)
+        # A queued retry has no params until it runs: it names the trial it retries.
+        retried = {t.user_attrs.get(RETRY_OF) for t in trials}
+        taken = [t.params for t in trials if t.state != TrialState.FAIL]
+        queued: list[int] = []
+        for trial in trials:
+            if (
+                trial.state == TrialState.FAIL
+                and trial.user_attrs.get(INTERRUPTED)
+                and trial.params
+                and trial.params not in taken
+                and trial.number not in retried
+            ):
+                _queue_grid_point(study, trial)
+                taken.append(trial.params)
+                queued.append(trial.number)
+        return queued
+    finally:
+        handle.lock.release()
 
 
 class Slot(enum.Enum):

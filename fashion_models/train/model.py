@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from fashion_models.config.vocabulary import (
+    CONV_LAYOUTS,
     HEADS,
     MODEL_TYPES,
     PADDING,
@@ -60,6 +61,7 @@ def build(model_type: str, params: Mapping[str, Any], *, steps_per_epoch: int = 
     optimizer = optimization.optimizer(params, steps_per_epoch)  # a bad name fails here
     layers: list[keras.layers.Layer] = []
     if model_type == "cnn":
+        params = conv_layout(params)
         _check_conv_stack(params)
         layers += _conv_stack(params, dtype)
     elif model_type == "resnet":
@@ -114,6 +116,30 @@ def count_params(model_type: str, params: Mapping[str, Any]) -> int:
 def _check_model_type(model_type: str) -> None:
     if model_type not in MODEL_TYPES:
         raise UnknownNameError(f"model_type must be one of {MODEL_TYPES}, but got {model_type!r}.")
+
+
+def conv_layout(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The params with `conv_layout` spelled out per layer. `blocks` arranges the conv layers
+    as VGG does: in pairs, same padding, 2x2 max pooling after each pair (and after a last
+    unpaired conv), filters doubling per pair from `filters`. It decides padding, pooling and
+    the per-layer filters itself, so a search space that also sets them is refused."""
+    layout = choice(param(params, "conv_layout"), "conv_layout", CONV_LAYOUTS)
+    if layout == "plain":
+        return params
+    count = positive_int(param(params, "conv_layers"), "conv_layers")
+    decided = ("padding", "pooling", "filters_", "pooling_")
+    own = [k for k in params if k in decided[:2] or k.startswith(decided[2:])]
+    if own:
+        raise ArchitectureError(
+            f"conv_layout blocks sets padding, pooling and the per-layer filters itself; "
+            f"leave {', '.join(sorted(own))} out of the search space."
+        )
+    base = positive_int(param(params, "filters"), "filters")
+    spelled: dict[str, Any] = {**params, "padding": "same"}
+    for i in range(count):
+        spelled[f"filters_{i}"] = base * 2 ** (i // 2)
+        spelled[f"pooling_{i}"] = "max" if i % 2 == 1 or i == count - 1 else "none"
+    return spelled
 
 
 def _check_conv_stack(params: Mapping[str, Any]) -> None:

@@ -54,25 +54,30 @@ class HistoryRecorder(keras.callbacks.Callback):
 
 class EpochReport(keras.callbacks.Callback):
     """Adds to each epoch's logs `epoch_seconds` (that epoch of fit: its training batches and
-    the validation pass), `train_seconds` (the sum so far) and, given test data, `test_loss`
-    and `test_accuracy`, so that the callbacks after it (metric loggers, History) record them
-    beside Keras' own."""
+    the validation pass), `train_seconds` (the sum so far), the same two in CPU seconds of
+    this process (`epoch_cpu_seconds`, `train_cpu_seconds`: all its threads, so a test suite
+    running beside it slows the wall clock but hardly moves them) and, given test data,
+    `test_loss` and `test_accuracy`, so that the callbacks after it (metric loggers, History)
+    record them beside Keras' own."""
 
     def __init__(self, test: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__()
         self.test = test
-        self._started = 0.0
-        self._total = 0.0
+        self._started = self._cpu_started = 0.0
+        self._total = self._cpu_total = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._started = time.perf_counter()
+        self._started, self._cpu_started = time.perf_counter(), time.process_time()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
         seconds = time.perf_counter() - self._started  # before the test pass
+        cpu = time.process_time() - self._cpu_started
         self._total += seconds
+        self._cpu_total += cpu
         logs["epoch_seconds"], logs["train_seconds"] = seconds, self._total
+        logs["epoch_cpu_seconds"], logs["train_cpu_seconds"] = cpu, self._cpu_total
         if self.test is not None:
             # Inference only: no dropout, no random numbers drawn, so the rest of the run
             # trains exactly as it would without this evaluation.

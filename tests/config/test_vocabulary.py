@@ -12,7 +12,15 @@ from fashion_models.train.model import MODEL_TYPES
 def test_vocabulary() -> None:
     assert MODEL_TYPES == ("cnn", "mlp", "resnet")
     cnn, mlp, resnet = (set(params_for(m)) for m in MODEL_TYPES)
-    conv = {"conv_layers", "filters", "kernel_size", "pooling", "padding", "conv_dropout"}
+    conv = {
+        "conv_layers",
+        "conv_layout",
+        "filters",
+        "kernel_size",
+        "pooling",
+        "padding",
+        "conv_dropout",
+    }
     assert cnn - mlp == conv | {"head"}
     assert resnet - mlp == {"stages", "blocks_per_stage", "width", "head"}
     per_layer = {name: rule.layers for name, rule in RULES.items() if rule.layers}

@@ -139,6 +139,33 @@ def test_pooling_padding_and_batch_norm_give_the_layers_asked_for() -> None:
     assert model.get_layer("flatten").output.shape == (None, 7 * 7 * 32)
 
 
+@pytest.mark.parametrize(
+    ("depth", "filters", "flatten", "count"),
+    [(2, [32, 32], 14 * 14 * 32, 210_634), (4, [32, 32, 64, 64], 7 * 7 * 64, 165_706),
+     (6, [32, 32, 64, 64, 128, 128], 3 * 3 * 128, 323_658), (3, [32, 32, 64], 7 * 7 * 64, None)],
+)  # fmt: skip
+def test_blocks_layout_pairs_same_convs_pools_each_pair_and_doubles_filters(
+    depth: int, filters: list[int], flatten: int, count: int | None
+) -> None:
+    model = build("cnn", {**SEED_CNN, "conv_layout": "blocks", "conv_layers": depth})
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convs] == filters
+    assert {layer.padding for layer in convs} == {"same"}
+    pools = [layer.name for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    # After each pair; an unpaired last conv is a block of its own.
+    assert pools == [f"conv_{i}_pool" for i in range(depth) if i % 2 == 1 or i == depth - 1]
+    assert model.get_layer("flatten").output.shape == (None, flatten)
+    if count is not None:
+        assert model.count_params() == count
+
+
+def test_blocks_layout_refuses_padding_and_pooling_it_sets_itself() -> None:
+    with pytest.raises(ArchitectureError, match="leave padding, pooling_1 out"):
+        build("cnn", {"conv_layout": "blocks", "padding": "valid", "pooling_1": "avg"})
+    with pytest.raises(UnknownNameError, match="conv_layout must be one of"):
+        build("cnn", {"conv_layout": "vgg"})
+
+
 def test_architecture_error_when_the_image_shrinks_below_1x1() -> None:
     params = {"conv_layers": 4, "kernel_size": 7, "padding": "valid", "pooling": "max"}
     # 28 -conv7-> 22 -pool-> 11 -conv7-> 5 -pool-> 2: conv layer 2 cannot fit a 7x7 kernel.

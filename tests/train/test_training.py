@@ -206,6 +206,10 @@ def test_an_e_epoch_run_is_the_first_e_epochs_of_a_longer_run(small_splits: Spli
     assert long_fit.history["train_seconds"][-1] == pytest.approx(
         sum(long_fit.history["epoch_seconds"])
     )
+    # CPU seconds of the process beside wall seconds: training takes CPU, and the sum adds up.
+    cpu = long_fit.history["epoch_cpu_seconds"]
+    assert len(cpu) == 10 and min(cpu) > 0
+    assert long_fit.history["train_cpu_seconds"][-1] == pytest.approx(sum(cpu))
 
 
 # --------------------------------------------------------------------------- the new vocabulary
