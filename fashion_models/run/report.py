@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from fashion_models.analysis import markdown
-from fashion_models.analysis.answer import answer
-from fashion_models.analysis.cells import Cell, Run, build_cells
+from fashion_models.analysis.answer import Question, answer
+from fashion_models.analysis.cells import METRICS, Cell, Run, build_cells
 from fashion_models.analysis.figures import FIGURES
 from fashion_models.config.design import DesignSection
 from fashion_models.config.secrets import mask_url
@@ -43,59 +43,81 @@ def report(
         echo(f"  {name}")
     if config.design is not None:
         folder = out or Path("reports") / config.study.name
-        sentence = write_design_report(config, config.design, study, run_id, folder)
-        echo(f"design report: {folder / 'report.md'}\n  {sentence}")
+        sentences = write_design_report(config, config.design, study, run_id, folder)
+        echo(f"design report: {folder / 'report.md'}")
+        for sentence in sentences:
+            echo(f"  {sentence}")
     return written
 
 
 def design_runs(study: optuna.Study, design: DesignSection) -> list[Run]:
-    """The complete trials of the design, each with its level, seed and per-epoch history; one
-    per (level, seed): a repeated one (e.g. a grid point run twice) is the same model again
-    and would count one seed twice, so the first is kept."""
-    runs: dict[tuple[Any, int], Run] = {}
+    """The complete trials of the design, each with its network (family and level), seed and
+    per-epoch history; one per (network, seed): a repeated one (e.g. a grid point run twice)
+    is the same model again and would count one seed twice, so the first is kept."""
+    runs: dict[tuple[Any, Any, int], Run] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if "history" not in t.user_attrs or design.factor not in t.params:
+            continue
+        if design.family is not None and design.family not in t.params:
             continue
         run = Run(
             level=t.params[design.factor],
             seed=int(t.user_attrs["seed"]),
             param_count=int(t.user_attrs["param_count"]),
             history=t.user_attrs["history"],
+            family=None if design.family is None else t.params[design.family],
         )
-        runs.setdefault((run.level, run.seed), run)
+        runs.setdefault((run.family, run.level, run.seed), run)
     return list(runs.values())
+
+
+def design_question(design: DesignSection) -> Question:
+    return Question(
+        factor=design.factor,
+        reference_level=design.reference,
+        reference_epochs=design.reference_epochs,
+        time_key=design.time_key,
+        margin=design.margin,
+        family=design.family,
+        reference_family=design.reference_family,
+        families=design.families,
+    )
 
 
 def write_design_report(
     config: StudyConfig, design: DesignSection, study: optuna.Study, run_id: str, out: Path
-) -> str:
+) -> list[str]:
     """Write report.md, the figures and cells.csv into `out` and log them on the study run
-    under design/; returns the verdict's sentence."""
+    under design/; returns the verdicts' sentences and the advice."""
     runs = design_runs(study, design)
-    cells = build_cells(runs, design.levels, design.epochs)
+    cells = build_cells(runs, design.levels, design.epochs, design.families)
     try:
-        result = answer(cells, design.factor, design.reference, design.reference_epochs)
+        result = answer(cells, design_question(design))
     except ValueError as exc:  # e.g. the reference cell has no complete run yet
         raise FatalError(f"cannot write the design report of {config.path}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
     for name, draw in FIGURES.items():
         draw(cells, result).savefig(out / name, dpi=110)
-    _write_csv(cells, design.factor, out / "cells.csv")
+    _write_csv(cells, design, out / "cells.csv")
     about = _provenance(config, study, runs)
-    title = f"{config.study.name}: {design.factor} against epochs"
-    (out / "report.md").write_text(markdown.report(cells, result, about, title))
+    factors = design.factor if design.family is None else f"{design.family} x {design.factor}"
+    title = f"{config.study.name}: {factors} against epochs"
+    (out / "report.md").write_text(markdown.report(result, cells, about, title))
     MlflowClient().log_artifacts(run_id, str(out), "design")
-    return result.sentence
+    return [*(a.sentence for a in result.families), result.epochs_sentence, result.advice]
 
 
-def _write_csv(cells: list[Cell], factor: str, path: Path) -> None:
+def _write_csv(cells: list[Cell], design: DesignSection, path: Path) -> None:
+    family = [] if design.family is None else [design.family]
+    names = sorted({m for c in cells for m in c.values}, key=lambda m: (m not in METRICS, m))
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([factor, "epochs", "seed", *cells[0].values] if cells else [factor])
+        writer.writerow([*family, design.factor, "epochs", "seed", *names])
         for c in cells:
+            first = [] if design.family is None else [c.family]
             for i, seed in enumerate(c.seeds):
-                row = [f"{float(c.values[m][i]):.6g}" for m in c.values]
-                writer.writerow([c.level, c.epochs, seed, *row])
+                row = [f"{float(c.values[m][i]):.6g}" if m in c.values else "" for m in names]
+                writer.writerow([*first, c.level, c.epochs, seed, *row])
 
 
 def _provenance(config: StudyConfig, study: optuna.Study, runs: list[Run]) -> dict[str, str]:

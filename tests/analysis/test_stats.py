@@ -7,12 +7,15 @@ import math
 import pytest
 
 from fashion_models.analysis.stats import (
+    EQUIVALENT,
     NO,
     UNDECIDED,
     YES,
     paired_difference,
     summarize,
+    tost_p,
     verdict,
+    verdict_text,
 )
 
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom (tables)
@@ -57,3 +60,32 @@ def test_verdict_follows_the_interval(a: list[float], b: list[float], expected: 
 def test_pairs_need_the_same_seeds() -> None:
     with pytest.raises(ValueError, match="same seeds"):
         paired_difference([0.9, 0.9], [0.9])
+
+
+def test_tost_is_the_larger_of_two_one_sided_t_tests() -> None:
+    from scipy import stats
+
+    diffs = [0.001, -0.0015, 0.0005, 0.002, -0.0005, 0.0]
+    d = summarize(diffs)
+    # Against scipy's own one-sided one-sample t-tests at -margin and +margin.
+    above = stats.ttest_1samp(diffs, -0.003, alternative="greater").pvalue
+    below = stats.ttest_1samp(diffs, 0.003, alternative="less").pvalue
+    assert tost_p(d, 0.003) == pytest.approx(max(above, below))
+    assert tost_p(d, 0.003) < 0.05 and verdict(d, 0.003) == EQUIVALENT
+    assert verdict(d) == UNDECIDED  # no margin: no equivalence verdict
+    assert verdict_text(EQUIVALENT, 0.003) == "equivalent within ±0.3 points"
+
+
+def test_a_real_difference_smaller_than_the_margin_is_equivalent() -> None:
+    # +0.1 point on every seed: the 95% interval excludes zero, and yet the difference is
+    # within +-0.3 points: the margin says such a difference is none.
+    d = summarize([0.0010, 0.0011, 0.0009, 0.0010])
+    assert d.low > 0 and verdict(d) == YES
+    assert verdict(d, 0.003) == EQUIVALENT
+
+
+def test_a_wide_interval_is_neither_equivalent_nor_a_verdict() -> None:
+    d = summarize([0.01, -0.012, 0.004])
+    assert tost_p(d, 0.003) > 0.05
+    assert verdict(d, 0.003) == UNDECIDED
+    assert math.isnan(tost_p(summarize([0.001]), 0.003))
