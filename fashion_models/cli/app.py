@@ -32,6 +32,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     optuna-run promote STUDY.yaml    move the alias to a better model (--trial, --force)
     optuna-run create / run --no-finish / finish STUDY.yaml   the same study, split for
                                      schedulers: create once, N workers, finish once
+    optuna-run serve --catalog STOCK.csv   the shop's HTTP service (page, classify, similar)
     optuna-run render slurm|k8s STUDY.yaml   a Slurm script or Kubernetes manifests for it
     optuna-run storage-proxy --storage URL --port P   serve one database to many workers
     """
@@ -49,6 +50,7 @@ for _command in (
     serving_commands.predict,  # serving the shop: see fashion_models.serving
     serving_commands.catalog,
     serving_commands.similar,
+    serving_commands.serve,
     render_commands.render,  # running on a cluster: see fashion_models.deploy
     proxy_commands.storage_proxy,  # many workers, one database: see fashion_models.search.proxy
 ):

@@ -1,4 +1,4 @@
-"""`optuna-run predict`, `optuna-run catalog index`, `optuna-run similar`: parsing and printing.
+"""`optuna-run predict`, `catalog index`, `similar` and `serve`: parsing and printing.
 
 Exit codes: 0 every image answered; 1 some image could not be read (each has its own error,
 the others are still answered), or the model or catalog cannot be used; 2 bad arguments.
@@ -92,32 +92,36 @@ def catalog() -> None:
 
 
 @catalog.command("index")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("stock", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--out", default=Path("catalog.npz"), show_default=True, type=click.Path(path_type=Path)
 )
 @_model_option
 @_tracking_option
 @click.pass_context
-def index(
-    ctx: click.Context, directory: Path, out: Path, model_uri: str, tracking_uri: str
-) -> None:
-    """Embed every stock photo under DIRECTORY into the index file OUT.
+def index(ctx: click.Context, stock: Path, out: Path, model_uri: str, tracking_uri: str) -> None:
+    """Embed the photo of every item of STOCK into the index file OUT.
 
-    The index is tied to the model version that made it: rebuild it when the champion changes.
+    STOCK is a CSV with the columns sku,name,photo,quantity (photo relative to the CSV), or a
+    folder of photos (sku = the photo's path in it, quantity 1). The index is tied to the model
+    version that made it: rebuild it when the champion changes; a change of quantities needs
+    no rebuild.
     """
-    guarded(ctx, lambda: _index(directory, out, model_uri, tracking_uri))
+    guarded(ctx, lambda: _index(stock, out, model_uri, tracking_uri))
 
 
-def _index(directory: Path, out: Path, model_uri: str, tracking_uri: str) -> int:
+def _index(stock: Path, out: Path, model_uri: str, tracking_uri: str) -> int:
     from fashion_models.run.served_model import pinned_classifier
     from fashion_models.serving import catalog as cat
+    from fashion_models.serving.stock import read_stock
 
+    items = read_stock(stock)  # a bad stock file fails before the model loads
     keras_model, identity = pinned_classifier(tracking_uri, model_uri)
-    built, errors = cat.build(keras_model, directory, identity.as_dict())
+    built, errors = cat.build(keras_model, items, identity.as_dict())
     cat.save(built, out)
-    for path, reason in errors.items():
-        click.echo(f"{path}: error: {reason}")
+    photos = {item.sku: item.photo for item in items}
+    for sku, reason in errors.items():
+        click.echo(f"{photos[sku]}: error: {reason}")
     click.echo(
         f"indexed {len(built.paths)} stock photos into {out} with {identity.name} version "
         f"{identity.version}; rebuild the index when the champion changes"
@@ -160,15 +164,99 @@ def _similar(
     try:
         if isinstance(content, str):
             raise ImageError(content)
-        class_name, matches = cat.similar(stock, keras_model, content, k)
+        class_name, matches = cat.similar(cat.SearchIndex(stock), keras_model, content, k)
     except ImageError as err:
         click.echo(f"{image}: error: {err}", err=True)
         return EXIT_FAILED
     if as_json:
-        found = [{"path": m.path, "distance": m.distance} for m in matches]
+        found = [{"sku": m.sku, "path": m.path, "distance": m.distance} for m in matches]
         click.echo(json.dumps({"image": str(image), "class_name": class_name, "similar": found}))
         return 0
     click.echo(f"{image}: {class_name}, {len(matches)} similar in stock")
     for rank, m in enumerate(matches, 1):
         click.echo(f"  {rank}. {m.path}  distance {m.distance:.4f}")
+    return 0
+
+
+@click.command()
+@click.option(
+    "--catalog",
+    "stock",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The stock: a CSV (sku,name,photo,quantity) or a folder of photos.",
+)
+@click.option(
+    "--index",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An index from `catalog index`, used when the served version made it; else the "
+    "stock is embedded at start and written here.",
+)
+@_model_option
+@_tracking_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--poll-seconds",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="How often to look at the alias and the stock file.",
+)
+@click.option(
+    "--timeout",
+    "request_timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds before a request is answered 504.",
+)
+@click.option(
+    "--max-pending",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests answered at once per worker; more get 503.",
+)
+@click.pass_context
+def serve(ctx: click.Context, stock: Path, index: Path | None, **options: Any) -> None:
+    """The shop's HTTP service: classify photos, find similar items in stock, MLflow's
+    /invocations, the shop page at /, /metrics. Follows the model alias as it moves."""
+    guarded(ctx, lambda: _serve(stock, index, **options))
+
+
+def _serve(
+    stock: Path,
+    index: Path | None,
+    model_uri: str,
+    tracking_uri: str,
+    host: str,
+    port: int,
+    workers: int,
+    poll_seconds: float,
+    request_timeout: float,
+    max_pending: int,
+) -> int:
+    from fashion_models.api.app import ServiceSettings
+    from fashion_models.api.server import serve as run_server
+    from fashion_models.run.live_shop import ShopSettings
+    from fashion_models.serving.stock import read_stock
+    from fashion_models.track.experiment import connect
+    from fashion_models.track.registry import resolve
+
+    read_stock(stock)  # a bad stock file or an unknown model: one line before any server starts
+    connect(tracking_uri)
+    identity = resolve(model_uri)
+    click.echo(
+        f"serving {identity.name} version {identity.version} and the stock {stock} on "
+        f"http://{host}:{port}/ with {workers} worker(s)"
+    )
+    shop = ShopSettings(tracking_uri, model_uri, stock.resolve(), index, poll_seconds)
+    run_server(
+        ServiceSettings(shop, request_timeout=request_timeout, max_pending=max_pending),
+        host,
+        port,
+        workers,
+    )
     return 0

@@ -25,6 +25,16 @@ def load_classifier(tracking_uri: str, model_uri: str) -> pyfunc.GarmentClassifi
         raise ModelLoadError(f"cannot load model {model_uri}: {err}") from err
 
 
+def load_pyfunc(tracking_uri: str, model_uri: str) -> Any:
+    """The servable model at `model_uri` as MLflow loads it (a PyFuncModel: what MLflow's
+    scoring protocol scores with); errors as load_classifier's."""
+    connect(tracking_uri)
+    try:
+        return pyfunc.load_pyfunc_model(model_uri)
+    except OSError as err:
+        raise ModelLoadError(f"cannot load model {model_uri}: {err}") from err
+
+
 def pinned_classifier(tracking_uri: str, model_uri: str) -> tuple[Any, ModelIdentity]:
     """The Keras model of `model_uri` and its identity, the alias resolved once: a promotion
     between loading the model and naming its version cannot make the catalog name another."""

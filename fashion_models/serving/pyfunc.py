@@ -20,7 +20,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc import PyFuncModel, PythonModel
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 from PIL import Image
 
@@ -49,6 +49,16 @@ class Prediction:
     top: list[tuple[str, float]] = field(default_factory=list)
     error: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The answer as the servable model and the HTTP service give it."""
+        return {
+            "class_name": self.class_name,
+            "probability": self.probability,
+            "top_classes": [name for name, _ in self.top],
+            "top_probabilities": [p for _, p in self.top],
+            "error": self.error,
+        }
+
 
 def prepare(data: Any) -> np.ndarray:
     """Image bytes (or base64) -> the model's (28, 28, 1) input. Raises ImageError."""
@@ -74,15 +84,17 @@ def classify(keras_model: Any, images: list[Any]) -> list[Prediction]:
     # A direct call, not predict(): no retracing per batch size, no progress bar.
     probs = np.asarray(keras_model(batch, training=False)) if len(batch) else np.zeros((0, 10))
     answers = dict(zip(good, probs, strict=True))
-    results = []
-    for i in range(len(images)):
-        if i in errors:
-            results.append(Prediction(error=errors[i]))
-            continue
-        order = np.argsort(-answers[i])[:TOP_K]
-        top = [(CLASS_NAMES[k], float(answers[i][k])) for k in order]
-        results.append(Prediction(top[0][0], top[0][1], top))
-    return results
+    return [
+        Prediction(error=errors[i]) if i in errors else prediction(answers[i])
+        for i in range(len(images))
+    ]
+
+
+def prediction(probabilities: np.ndarray) -> Prediction:
+    """One image's answer from its class probabilities: the class and the top TOP_K."""
+    order = np.argsort(-probabilities)[:TOP_K]
+    top = [(CLASS_NAMES[k], float(probabilities[k])) for k in order]
+    return Prediction(top[0][0], top[0][1], top)
 
 
 class GarmentClassifier(PythonModel):
@@ -106,16 +118,7 @@ class GarmentClassifier(PythonModel):
             )
         # Records, not a DataFrame: pandas would turn a bad image's missing class into NaN,
         # which is not JSON; here it stays null.
-        return [
-            {
-                "class_name": r.class_name,
-                "probability": r.probability,
-                "top_classes": [name for name, _ in r.top],
-                "top_probabilities": [p for _, p in r.top],
-                "error": r.error,
-            }
-            for r in results
-        ]
+        return [r.as_dict() for r in results]
 
 
 def example_image() -> bytes:
@@ -157,8 +160,12 @@ def _log_pyfunc(run_id: str, keras_model_uri: str, package_dir: Path) -> Any:
     )
 
 
+def load_pyfunc_model(model_uri: str) -> PyFuncModel:
+    """The servable model at `model_uri` as MLflow loads it (its GarmentClassifier inside)."""
+    return mlflow.pyfunc.load_model(model_uri)
+
+
 def load(model_uri: str) -> GarmentClassifier:
     """The servable model at `model_uri`, as its Python object (Keras model loaded)."""
-    pyfunc_model = mlflow.pyfunc.load_model(model_uri)
-    classifier: GarmentClassifier = pyfunc_model.unwrap_python_model()
+    classifier: GarmentClassifier = load_pyfunc_model(model_uri).unwrap_python_model()
     return classifier

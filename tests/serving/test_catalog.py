@@ -84,7 +84,7 @@ def test_an_index_from_another_model_version_must_be_rebuilt(
     assert code == 1
     assert f"built with shop-model version {champion.version}" in output
     assert f"the model is shop-model version {newer.version}" in output
-    assert "rebuild it with `optuna-run catalog index DIR`" in output
+    assert "rebuild it with `optuna-run catalog index STOCK`" in output
 
 
 def test_a_tta_model_embeds_with_the_network_inside(garments: np.ndarray) -> None:
