@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: quickstart test setup data postgres slurm lint
+.PHONY: quickstart test setup data postgres slurm browser lint
 
 quickstart: setup  ## set up, then run (or continue) the quickstart study
 	$(BIN)/optuna-run experiments/quickstart.yaml
 
-test: setup lint  ## set up, lint, then run the whole test suite
+test: setup browser lint  ## set up, lint, then run the whole test suite
 	$(BIN)/pytest
 
 setup: $(VENV)/.installed data postgres slurm
@@ -36,6 +36,15 @@ slurm:
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
 	else echo "Slurm missing: install $(SLURM_PACKAGES) as root" >&2; exit 1; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SLURM_PACKAGES)
+
+# The shop page is tested in Debian's headless Chromium, driven by Playwright for Python
+# (executable_path=/usr/bin/chromium): never a browser downloaded at run time.
+BROWSER_PACKAGES := chromium chromium-driver
+browser:
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "Chromium missing: install $(BROWSER_PACKAGES) as root" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PACKAGES)
 
 # The tests of several workers use the PostgreSQL server at 127.0.0.1:5432 (trust auth);
 # start the local cluster if it is installed and down.

@@ -453,6 +453,21 @@ def serving(
 
 
 @contextmanager
+def mlflow_models_serve(model_uri: str, tracking_uri: str, log: Path) -> Iterator[str]:
+    """`mlflow models serve` of `model_uri` on a free port, until the block ends; its URL."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    # As in an activated virtual environment: MLflow starts `uvicorn` from PATH.
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    command = ["env", f"PATH={path}", f"MLFLOW_TRACKING_URI={tracking_uri}",
+               str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri,
+               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, f"{url}/ping", log, timeout=120):
+        yield url
+
+
+@contextmanager
 def pg_connections(url: str, every: float = 0.1) -> Iterator[list[dict[str, int]]]:
     """Samples of the connections open to the database of `url` (a PostgreSQL URL), each a
     count by application_name, taken every `every` seconds while the block runs (from the

@@ -84,3 +84,46 @@ def test_a_model_that_does_not_exist_is_one_error(champion: Champion) -> None:
     )  # fmt: skip
     assert result.exit_code == 1
     assert "no-such-model" in result.output and "Traceback" not in result.output
+
+
+def test_serve_refuses_a_bad_stock_file_or_model_in_one_line_before_starting(
+    champion: Champion, tmp_path: Path
+) -> None:
+    stock = tmp_path / "stock.csv"
+    stock.write_text("sku,name,photo,quantity\nA,a,a.jpg,lots\n")
+    code, output = champion.cli("serve", "--catalog", str(stock), "--port", "1")
+    assert code == 2
+    assert output.strip() == (f"error: {stock}:2: quantity: expected an integer >= 0, found 'lots'")
+    stock.write_text("sku,name,photo,quantity\nA,a,a.jpg,1\n")
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--catalog", str(stock), "--model", "models:/no-such-model@champion",
+         "--tracking-uri", champion.tracking_uri],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.startswith("error: MLflow: ") and "no-such-model" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_catalog_index_of_a_stock_csv_keeps_skus_names_and_quantities(
+    champion: Champion, tmp_path: Path
+) -> None:
+    from fashion_models.serving import catalog
+
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        (tmp_path / "photos" / f"{i}.jpg").write_bytes(photo(champion.test.x_test[i], "JPEG"))
+    stock = tmp_path / "stock.csv"
+    stock.write_text(
+        "sku,name,photo,quantity\nS-0,Zero,photos/0.jpg,0\nS-1,One,photos/1.jpg,4\n"
+        "S-2,Two,photos/2.jpg,1\nS-3,Gone,photos/3.jpg,1\n"
+    )
+    index = tmp_path / "stock.npz"
+    code, output = champion.cli("catalog", "index", str(stock), "--out", str(index))
+    assert code == 1  # photos/3.jpg does not exist; the others are indexed
+    assert f"{tmp_path / 'photos' / '3.jpg'}: error: cannot read file" in output
+    built = catalog.load(index)
+    assert list(built.skus) == ["S-0", "S-1", "S-2"] and list(built.quantities) == [0, 4, 1]
+    assert built.model["version"] == champion.version and built.built_at
+    shown = catalog.SearchIndex(built)  # as indexed: the sold-out S-0 is not shown
+    assert [item.sku for item in shown.items] == ["S-1", "S-2"]

@@ -103,3 +103,36 @@ def test_a_tta_model_embeds_with_the_network_inside(garments: np.ndarray) -> Non
     assert errors == {} and features.shape == (len(photos), 12)
     np.testing.assert_array_equal(classes, np.asarray(wrapped(inputs)).argmax(axis=1))
     keras.backend.clear_session()
+
+
+def test_the_search_index_shows_what_is_in_stock_now(tmp_path: Path) -> None:
+    """Quantities and names come from the stock as it is now; an item sold out, gone from the
+    stock file or photographed anew is not shown; one not yet indexed is counted."""
+    from fashion_models.serving.catalog import Catalog, SearchIndex
+    from fashion_models.serving.stock import StockItem
+
+    rng = np.random.default_rng(0)
+    photos = [tmp_path / f"{i}.jpg" for i in range(5)]
+    built = Catalog(
+        rng.normal(size=(5, 8)).astype(np.float32),
+        np.array([0, 0, 0, 1, 1]),
+        np.array([str(p) for p in photos]),
+        {"name": "m", "version": "1"},
+        skus=np.array(["a", "b", "c", "d", "e"]),
+        names=np.array(["A", "B", "C", "D", "E"]),
+        quantities=np.array([1, 1, 1, 1, 1]),
+    )
+    now = [
+        StockItem("a", "A renamed", photos[0], 5),
+        StockItem("b", "B", photos[1], 0),  # sold out
+        StockItem("c", "C", tmp_path / "new-c.jpg", 1),  # a new photo: not the one embedded
+        StockItem("d", "D", photos[3], 2),
+        StockItem("f", "F", tmp_path / "f.jpg", 1),  # not indexed yet ("e" is gone)
+    ]
+    index = SearchIndex(built, now)
+    assert [item.sku for item in index.items] == ["a", "d"] and index.unindexed == 2
+    [match] = index.nearest(built.embeddings[1], 0, k=5)  # class 0: only "a" is shown
+    assert (match.sku, match.name, match.quantity) == ("a", "A renamed", 5)
+    assert index.nearest(built.embeddings[3], 1, k=5)[0].distance == pytest.approx(0, abs=1e-6)
+    assert index.nearest(built.embeddings[3], 7, k=5) == []  # a class with nothing in stock
+    assert index.item("b") is None and index.item("d") == now[3]

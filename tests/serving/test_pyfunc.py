@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fashion_models.train.data import CLASS_NAMES
-from tests.helpers import Champion, free_port
+from tests.helpers import Champion, mlflow_models_serve
 from tests.serving.photos import photo
 
 pytestmark = pytest.mark.slow
@@ -26,32 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(champion: Champion, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "serve.log").open("w")
-    bin_dir = Path(sys.executable).parent
-    mlflow = bin_dir / "mlflow"
-    # As in an activated virtual environment: the CLI starts `uvicorn` from PATH.
-    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": champion.tracking_uri}
-    command = [str(mlflow), "models", "serve", "-m", champion.model_uri, "--env-manager", "local",
-               "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"server did not start: {Path(log.name).read_text()[-3000:]}")
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    with mlflow_models_serve(champion.model_uri, champion.tracking_uri, log) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def _post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
