@@ -180,6 +180,11 @@ def _slurm(
     help="Also render PostgreSQL (a StatefulSet) and an MLflow server for the study.",
 )
 @click.option(
+    "--with-shop",
+    is_flag=True,
+    help="Also render the shop's service (optuna-run serve) for the model the study registers.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Write one file per step into this folder (default: print one YAML stream).",
@@ -204,6 +209,7 @@ def _k8s(
     image: str,
     memory_per_worker: str,
     with_services: bool,
+    with_shop: bool,
     out: Path | None,
     **shared: Any,
 ) -> None:
@@ -211,7 +217,7 @@ def _k8s(
     from fashion_models.deploy.plan import RenderError
 
     _, plan = _plan(study_file, **shared)
-    options = KubernetesOptions(image, memory_per_worker, with_services)
+    options = KubernetesOptions(image, memory_per_worker, with_services, with_shop)
     manifests = render_kubernetes(plan, options, _command_line(ctx))
     if out is None:
         click.echo(manifests.stream(), nl=False)

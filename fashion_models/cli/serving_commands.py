@@ -129,6 +129,24 @@ def _index(stock: Path, out: Path, model_uri: str, tracking_uri: str) -> int:
     return EXIT_FAILED if errors else 0
 
 
+@catalog.command("demo")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--items", default=200, show_default=True, type=click.IntRange(1, 10_000))
+@click.pass_context
+def demo(ctx: click.Context, directory: Path, items: int) -> None:
+    """Write a demonstration stock into DIRECTORY: stock.csv and photos/, made from real
+    Fashion-MNIST test images (every seventh item sold out), to try `optuna-run serve`."""
+    guarded(ctx, lambda: _demo(directory, items))
+
+
+def _demo(directory: Path, items: int) -> int:
+    from fashion_models.serving.demo_stock import write_demo_stock
+
+    stock = write_demo_stock(directory, items)
+    click.echo(f"wrote {stock} with {items} items and their photos under {directory / 'photos'}")
+    return 0
+
+
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--catalog", "catalog_path", required=True, type=click.Path(path_type=Path))

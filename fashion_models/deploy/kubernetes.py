@@ -1,6 +1,6 @@
 """Plain Kubernetes manifests for a study: a creator Job, an Indexed Job of N workers and a
 finish Job, reading the store URIs from a Secret (`--with-services` adds PostgreSQL and an
-MLflow server: kubernetes_services.py).
+MLflow server: kubernetes_services.py; `--with-shop` the shop's service: kubernetes_shop.py).
 
 Kubernetes Jobs have no dependencies, so each pod waits for what it needs (an initContainer
 polling `optuna-run status`): a worker for the study to exist, the finish Job for the study
@@ -25,6 +25,7 @@ from fashion_models.deploy.commands import (
 )
 from fashion_models.deploy.kubernetes_names import APP, labels, resource_name
 from fashion_models.deploy.kubernetes_services import services, services_secret_lines
+from fashion_models.deploy.kubernetes_shop import shop, shop_header_lines
 from fashion_models.deploy.plan import Plan, RenderError
 from fashion_models.deploy.stores import STORAGE_VAR, TRACKING_VAR
 
@@ -41,6 +42,7 @@ class KubernetesOptions:
     image: str  # built from the project's Dockerfile: optuna-run on PATH, WORKDIR the project
     memory_per_worker: str = "4Gi"  # request = limit, per worker (and finish) pod
     with_services: bool = False  # also render PostgreSQL and an MLflow server
+    with_shop: bool = False  # also render the shop's service (optuna-run serve)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ def render_kubernetes(plan: Plan, options: KubernetesOptions, rendered_by: str) 
     docs["10-create.yaml"] = [_create_job(plan, options, study, name)]
     docs["20-workers.yaml"] = [_worker_job(plan, options, study, name)]
     docs["30-finish.yaml"] = [_finish_job(plan, options, study, name)]
+    if options.with_shop:
+        docs["40-shop.yaml"] = shop(name, options.image)
     return Manifests(_header(plan, options, study, name, rendered_by), docs)
 
 
@@ -263,4 +267,5 @@ def _header(
         "      `optuna-run finish`: figures, final retrain, registration and promotion, once",
         f"If the workers fail for good first (kubectl get job {name}-workers: Failed), the",
         f"finish Job keeps waiting: fix the cause, delete job {name}-workers and apply it again.",
+        *(["", *shop_header_lines(name)] if options.with_shop else []),
     ]

@@ -127,3 +127,17 @@ def test_catalog_index_of_a_stock_csv_keeps_skus_names_and_quantities(
     assert built.model["version"] == champion.version and built.built_at
     shown = catalog.SearchIndex(built)  # as indexed: the sold-out S-0 is not shown
     assert [item.sku for item in shown.items] == ["S-1", "S-2"]
+
+
+def test_catalog_demo_writes_a_stock_the_service_can_read(tmp_path: Path) -> None:
+    from fashion_models.serving.pyfunc import prepare
+    from fashion_models.serving.stock import read_stock
+
+    result = CliRunner().invoke(main, ["catalog", "demo", str(tmp_path / "demo"), "--items", "15"])
+    assert result.exit_code == 0, result.output
+    items = read_stock(tmp_path / "demo" / "stock.csv")
+    assert [i.sku for i in items] == [f"FM-{n:05d}" for n in range(15)]
+    assert [i.quantity == 0 for i in items] == [n % 7 == 0 for n in range(15)]
+    assert items[1].name == "Pullover no. 1"  # the test set's second image is a pullover
+    for item in items:
+        assert prepare(item.photo.read_bytes()).shape == (28, 28, 1)

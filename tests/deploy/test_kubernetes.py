@@ -371,3 +371,31 @@ def test_bad_options_exit_2_and_write_nothing(
     assert result.exit_code == 2
     assert expected in result.stderr and len(result.stderr.splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_with_shop_adds_the_service_with_probes_on_readyz_and_livez(version: str) -> None:
+    result = render(
+        "k8s", str(REPO / "experiments" / "quickstart.yaml"), "--project-dir", str(REPO),
+        "--workers", "2", "--image", "registry.example/fm:1", "--with-shop",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    docs = _by_name(_documents(result.stdout))
+    for doc in docs.values():
+        validate(doc, version, strict=True)
+    deployment = docs["Deployment/quickstart-shop"]
+    [shop] = deployment["spec"]["template"]["spec"]["containers"]
+    assert shop["command"][:4] == ["optuna-run", "serve", "--catalog", "/stock/stock.csv"]
+    assert shop["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8000}
+    assert shop["livenessProbe"]["httpGet"] == {"path": "/livez", "port": 8000}
+    assert shop["env"] == [
+        {"name": "MLFLOW_TRACKING_URI",
+         "valueFrom": {"secretKeyRef": {"name": "quickstart-stores", "key": "MLFLOW_TRACKING_URI"}}}
+    ]  # fmt: skip
+    service = docs["Service/quickstart-shop"]
+    assert (
+        service["spec"]["selector"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert "PersistentVolumeClaim/quickstart-stock" in docs
+    assert "fill the volume quickstart-stock with stock.csv" in result.stdout
