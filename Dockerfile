@@ -43,5 +43,10 @@ RUN useradd --create-home --uid 10001 fashion \
     && chown fashion mlruns reports
 USER 10001
 
+# The shop's service (`render k8s --with-shop`, or by hand):
+#   docker run -p 8000:8000 -v $PWD/stock:/stock -e MLFLOW_TRACKING_URI=http://mlflow:5000 \
+#       IMAGE serve --catalog /stock/stock.csv --host 0.0.0.0
+EXPOSE 8000
+
 ENTRYPOINT ["optuna-run"]
 CMD ["--help"]
