@@ -47,6 +47,8 @@ class ServiceSettings:
     max_photos: int = 32  # photos in one request
     max_body: int = MAX_BYTES  # bytes in one request body, then 413
     similar_k_max: int = 50
+    workers: int = 1  # uvicorn worker processes, each with its own pair
+    ready_dir: str | None = None  # where each ready worker leaves a file named by its pid
 
     def to_json(self) -> str:
         document = asdict(self)
@@ -104,6 +106,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
 def _record_change(state: _State) -> None:
     live = state.holder.live
+    ready_dir = state.settings.ready_dir
+    if live is not None and ready_dir is not None:
+        (Path(ready_dir) / str(os.getpid())).touch()
     try:
         state.metrics.model_version.set(float(live.identity.version) if live else -1)
     except ValueError:  # a runs:/ or path URI has no registry version
@@ -259,8 +264,12 @@ def _routes(app: FastAPI, state: _State) -> None:
     @app.get("/readyz")
     @measured("readyz", photo_work=False)
     async def readyz(request: Request) -> Response:
-        """Ready only while a model and the catalog embedded by that same version are loaded."""
+        """Ready only while a model and the catalog embedded by that same version are loaded,
+        in every worker process (whichever worker answers)."""
         live = live_pair()
+        ready = _ready_workers(settings.ready_dir)
+        if settings.workers > 1 and ready < settings.workers:
+            raise HTTPError(503, f"not ready: {ready} of {settings.workers} workers loaded")
         return JSONResponse({"status": "ready", **live.describe()})
 
     @app.get("/version")
@@ -294,6 +303,20 @@ def _routes(app: FastAPI, state: _State) -> None:
             for e in exc.errors()
         )
         return _error(400, reasons)
+
+
+def _ready_workers(ready_dir: str | None) -> int:
+    """Workers that have loaded a pair and are still running (uvicorn replaces a dead one)."""
+    if ready_dir is None:
+        return 0
+    alive = 0
+    for marker in Path(ready_dir).iterdir():
+        try:
+            os.kill(int(marker.name), 0)
+            alive += 1
+        except (ValueError, ProcessLookupError, PermissionError):
+            continue
+    return alive
 
 
 def _model(live: LivePair) -> dict[str, str]:
