@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
@@ -93,6 +94,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A thread per request being answered (they mostly wait for a shared forward pass):
+        # asyncio's default of cores + 4 threads would cap a batch at 6 photos on 2 cores.
+        threads = ThreadPoolExecutor(settings.max_pending + 4, thread_name_prefix="request")
+        asyncio.get_running_loop().set_default_executor(threads)
         holder.start()  # loads in the background: alive at once, ready once loaded
         yield
         await asyncio.to_thread(holder.stop)
