@@ -68,8 +68,18 @@ def _study_params(config: StudyConfig) -> dict[str, str]:
 
 def refresh_study_run(study: optuna.Study, config: StudyConfig, run_id: str) -> list[str]:
     """Redraw the study figures on the study run and record the best trial and the counts;
-    returns the figure files written. The run is FINISHED once the study holds n_trials."""
-    client = MlflowClient()
+    returns the figure files written. The run is FINISHED once the study holds n_trials.
+
+    Under a store lock: workers that each finish the study (shells sharing one) would otherwise
+    set the same tags at the same moment, and a SQLite store refuses the second insert of a tag
+    (UNIQUE constraint failed: tags.key, tags.run_uuid)."""
+    with store_lock(lock_name("study-run-refresh", run_id)):
+        return _refresh(MlflowClient(), study, config, run_id)
+
+
+def _refresh(
+    client: MlflowClient, study: optuna.Study, config: StudyConfig, run_id: str
+) -> list[str]:
     written = _log_figures(client, run_id, study, config)
     counts = counts_by_state(study)
     for state in ("COMPLETE", "PRUNED", "FAIL"):

@@ -91,4 +91,8 @@ def test_the_rendered_study_runs_on_the_cluster(
         versions = client.search_model_versions(f"name='{model.name}'")
         assert len(versions) == 1, logs
         champion = client.get_model_version_by_alias(model.name, "champion")
-        assert champion.tags["optuna.trial"] == str(best_completed_trial(study).number)
+        # Seen twice in a loaded machine's suite (2026-12-07), not alone: the version's trial tag
+        # named another trial than the finish job printed. The version and the runs say more.
+        runs = {r.info.run_id: r.info.run_name for r in trial_run_list(client, "tiny")}
+        best = str(best_completed_trial(study).number)
+        assert champion.tags["optuna.trial"] == best, (champion, runs, logs)
