@@ -14,10 +14,12 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from fashion_models.serving.batcher import Batcher, Outputs
 from fashion_models.serving.catalog import Match, SearchIndex
 from fashion_models.serving.images import ImageError
+from fashion_models.serving.preprocess import SIZE
 from fashion_models.serving.pyfunc import Prediction, prediction, prepare_all
 from fashion_models.train.data import CLASS_NAMES
 from fashion_models.train.model import classifier_of
@@ -30,18 +32,25 @@ class Shop:
         embedding = network.layers[-2].output
         if network is keras_model:  # no TTA: one model, two outputs, one pass
             both = keras.Model(network.inputs[0], [network.layers[-1].output, embedding])
-            self._passes: list[Any] = [both]
+            passes: list[Any] = [both]
         else:  # TTA wraps the network: its answer, and the network's embedding of the photo
-            self._passes = [keras_model, keras.Model(network.inputs[0], embedding)]
+            passes = [keras_model, keras.Model(network.inputs[0], embedding)]
+
+        # One graph for every batch size: an eager call of the two-output model took 13.3 ms
+        # for one photo, this 1.3 ms (AMD EPYC, 2026-12-07; bench/RESULTS.md).
+        @tf.function(input_signature=[tf.TensorSpec((None, SIZE, SIZE, 1), tf.float32)])
+        def forward(batch: tf.Tensor) -> list[tf.Tensor]:
+            outputs: list[tf.Tensor] = []
+            for model in passes:
+                result = model(batch, training=False)
+                outputs.extend(result if isinstance(result, list | tuple) else [result])
+            return outputs
+
+        self._graph = forward
         self._batcher = Batcher(self._forward, max_batch)
 
     def _forward(self, batch: np.ndarray) -> Outputs:
-        outputs: list[np.ndarray] = []
-        for model in self._passes:
-            result = model(batch, training=False)
-            results = result if isinstance(result, list | tuple) else [result]
-            outputs.extend(np.asarray(r) for r in results)
-        probabilities, features = outputs
+        probabilities, features = (np.asarray(o) for o in self._graph(batch))
         return probabilities, features.reshape(len(batch), -1)
 
     def classify(
