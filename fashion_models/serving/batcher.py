@@ -31,18 +31,29 @@ class Batcher:
         self._forward = forward
         self._max_batch = max_batch
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._closed = False
+        self._closing = threading.Lock()  # a job is queued before the stop, or runs inline
         self._thread = threading.Thread(target=self._serve, name="batcher", daemon=True)
         self._thread.start()
 
     def submit(self, inputs: np.ndarray) -> Future[Outputs]:
-        """The model's outputs for `inputs` (n rows), once a pass has run them."""
+        """The model's outputs for `inputs` (n rows), once a pass has run them. After close()
+        the pass runs in the caller's thread: a request that took this model before it was
+        replaced is still answered by it."""
         future: Future[Outputs] = Future()
-        self._jobs.put(_Job(inputs, future))
+        job = _Job(inputs, future)
+        with self._closing:
+            if not self._closed:
+                self._jobs.put(job)
+                return future
+        self._run([job])
         return future
 
     def close(self) -> None:
         """Answer what is queued, then stop the thread."""
-        self._jobs.put(None)
+        with self._closing:
+            self._closed = True
+            self._jobs.put(None)
         self._thread.join()
 
     def _serve(self) -> None:

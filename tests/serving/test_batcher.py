@@ -63,3 +63,11 @@ def test_max_batch_bounds_a_pass() -> None:
         future.result(timeout=10)
     assert sum(sizes) == 10 and max(sizes) <= 4
     batcher.close()
+
+
+def test_a_caller_that_comes_after_close_is_still_answered() -> None:
+    """The service closes a replaced model's batcher while requests that took that model may
+    still be on their way to it: they must be answered by it, not left waiting."""
+    batcher = Batcher(lambda batch: (batch + 1,))
+    batcher.close()
+    assert batcher.submit(np.array([[1.0]])).result(timeout=10)[0].tolist() == [[2.0]]
