@@ -10,6 +10,7 @@ with another version's index, even while the alias moves.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -145,7 +146,7 @@ def _routes(app: FastAPI, state: _State) -> None:
 
             answer.__name__ = route.__name__
             answer.__doc__ = route.__doc__
-            answer.__signature__ = _signature(route)  # type: ignore[attr-defined]
+            answer.__signature__ = inspect.signature(route)  # type: ignore[attr-defined]
             return answer
 
         return wrap
@@ -333,9 +334,3 @@ def _without_none(answer: dict[str, Any]) -> dict[str, Any]:
     if answer.get("error") is not None:
         return {"error": answer["error"]}
     return {key: value for key, value in answer.items() if key != "error"}
-
-
-def _signature(route: Callable[..., Any]) -> Any:
-    import inspect
-
-    return inspect.signature(route)

@@ -88,6 +88,7 @@ class ShopHolder:
             self.live.shop.close()
 
     def _follow(self) -> None:
+        connect(self.settings.tracking_uri)  # once: the process's MLflow URI and retries
         while not self._stop.is_set():
             self.refresh()
             self._stop.wait(self.settings.poll_seconds)
@@ -115,7 +116,6 @@ class ShopHolder:
 
     def _refresh(self) -> None:
         settings = self.settings
-        connect(settings.tracking_uri)
         identity = resolve(settings.model_uri)
         mtime = _mtime(settings.stock)
         live = self.live

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashion_models.serving.batcher import Batcher, Outputs
-from fashion_models.serving.catalog import Match, SearchIndex
+from fashion_models.serving.catalog import Match, SearchIndex, embedder
 from fashion_models.serving.images import ImageError
 from fashion_models.serving.preprocess import SIZE
 from fashion_models.serving.pyfunc import Prediction, prediction, prepare_all
@@ -34,7 +34,7 @@ class Shop:
             both = keras.Model(network.inputs[0], [network.layers[-1].output, embedding])
             passes: list[Any] = [both]
         else:  # TTA wraps the network: its answer, and the network's embedding of the photo
-            passes = [keras_model, keras.Model(network.inputs[0], embedding)]
+            passes = [keras_model, embedder(keras_model)]
 
         # One graph for every batch size: an eager call of the two-output model took 13.3 ms
         # for one photo, this 1.3 ms (AMD EPYC, 2026-12-07; bench/RESULTS.md).
