@@ -1,12 +1,13 @@
 """Where the stores live: which storage and tracking URLs are files on this host, which are
-database servers, and which is a storage proxy (`grpc://HOST:PORT`)."""
+database servers, and which is a storage proxy (`grpc://HOST:PORT`, or `grpcs://HOST:PORT` over
+TLS)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlsplit
 
-GRPC_FORM = "grpc://HOST:PORT"
+GRPC_FORM = "grpc://HOST:PORT (grpcs:// over TLS)"
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -44,14 +45,20 @@ def database_server(url: str) -> str | None:
 
 def is_grpc(url: str) -> bool:
     """Whether `url` names a storage proxy (well-formed or not: see grpc_address)."""
-    return url[:5].lower() == "grpc:"
+    return url.split(":", 1)[0].lower() in ("grpc", "grpcs") and ":" in url
+
+
+def is_tls_grpc(url: str) -> bool:
+    """Whether `url` names a storage proxy reached over TLS (`grpcs://`)."""
+    return url.lower().startswith("grpcs://")
 
 
 def grpc_address(url: str) -> tuple[str, int]:
-    """The host and port of a storage proxy's `grpc://HOST:PORT`; ValueError saying what is
-    wrong with a malformed one (no user, password, path or query: the proxy takes none)."""
-    if not url.lower().startswith("grpc://"):
-        raise ValueError("it must start with grpc://")
+    """The host and port of a storage proxy's `grpc://HOST:PORT` or `grpcs://HOST:PORT`;
+    ValueError saying what is wrong with a malformed one (no user, password, path or query: the
+    proxy takes none; its credentials come from the environment, proxy_security.py)."""
+    if not url.lower().startswith(("grpc://", "grpcs://")):
+        raise ValueError("it must start with grpc:// or grpcs://")
     try:
         parts = urlsplit(url)
         port = parts.port

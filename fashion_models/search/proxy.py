@@ -53,6 +53,7 @@ from fashion_models.config.study_file import proxied_storage_problem
 from fashion_models.errors import ArgumentError, FatalError
 from fashion_models.search import proxy_protocol as wire
 from fashion_models.search.claims import ClaimLock, claim_lock
+from fashion_models.search.proxy_security import ServerSecurity
 from fashion_models.search.reconnect import Reconnect, ReconnectingRDBStorage
 from fashion_models.search.signals import interruptible, stop_on_signals
 from fashion_models.search.storages import build_storage
@@ -63,28 +64,41 @@ STOP_GRACE = 2.0  # seconds calls in flight get to finish when the proxy stops
 HOLD_CHECK = 1.0  # seconds between looks at whether a claim's stream is still open
 
 
-def serve(url: str, host: str, port: int, echo: Callable[[str], None] = print) -> None:
-    """Serve the storage at `url` on host:port until SIGINT or SIGTERM (Interrupted)."""
+def serve(
+    url: str,
+    host: str,
+    port: int,
+    echo: Callable[[str], None] = print,
+    security: ServerSecurity | None = None,
+) -> None:
+    """Serve the storage at `url` on host:port until SIGINT or SIGTERM (Interrupted), to the
+    workers `security` lets in (proxy_security.py)."""
     problem = proxied_storage_problem(url)
     if problem is not None:
         raise ArgumentError(f"--storage: {problem}, found {mask_url(url)!r}")
+    security = security or ServerSecurity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # What optuna.storages._grpc.server.make_server builds, with keepalive (a dead worker's
-    # claim is released) and the coordinator beside Optuna's service.
+    # claim is released), the coordinator beside Optuna's service, and TLS and the token
+    # check in front of both.
     server = grpc.server(
         ThreadPoolExecutor(THREADS, thread_name_prefix="storage-proxy"),
+        interceptors=security.interceptors(),
         options=wire.SERVER_OPTIONS,
     )
-    _bind(server, host, port)  # first: a port in use leaves the database untouched
+    _bind(server, host, port, security.credentials())  # first: a port in use leaves the
+    # database untouched
     storage = _open(url)
     try:
         service = OptunaStorageProxyService(get_storage(storage))
         api_pb2_grpc.add_StorageServiceServicer_to_server(service, server)
         server.add_generic_rpc_handlers((Coordinator(url, storage).handler(),))
         server.start()
+        scheme = "grpc" if security.cert is None else "grpcs"
         echo(
-            f"storage proxy for {mask_url(url)} on {wire.target(host, port)}: workers join "
-            f"with storage: grpc://{wire.target(_reachable(host), port)} (Ctrl-C stops it)"
+            f"storage proxy for {mask_url(url)} on {wire.target(host, port)} "
+            f"({security.describe()}): workers join with "
+            f"storage: {scheme}://{wire.target(_reachable(host), port)} (Ctrl-C stops it)"
         )
         try:
             with stop_on_signals(), interruptible():  # waiting is safe to interrupt anywhere
@@ -95,9 +109,15 @@ def serve(url: str, host: str, port: int, echo: Callable[[str], None] = print) -
         storage.engine.dispose()
 
 
-def _bind(server: grpc.Server, host: str, port: int) -> None:
+def _bind(
+    server: grpc.Server, host: str, port: int, credentials: grpc.ServerCredentials | None
+) -> None:
+    address = wire.target(host, port)
     try:
-        server.add_insecure_port(wire.target(host, port))
+        if credentials is None:
+            server.add_insecure_port(address)
+        else:
+            server.add_secure_port(address, credentials)
     except RuntimeError:
         raise FatalError(
             f"cannot serve on {wire.target(host, port)}: the port is in use, or {host} is "

@@ -3,6 +3,10 @@
 carries the study's claim lock and the trials' heartbeats, which the proxy takes and records
 in the database on the worker's behalf (why and how: proxy.py).
 
+Over `grpcs://` the channel is TLS, with the client certificate and bearer token that
+proxy_security.py reads from the environment; a proxy that refuses this worker (untrusted
+certificate, no or wrong credentials) is one line at start, never a wait.
+
 Every call rides out a proxy that restarts as a database restart is ridden out (reconnect.py,
 `workers.storage_retry_seconds`); any other failure of a call is one StoreError, not a
 traceback.
@@ -25,13 +29,15 @@ from optuna.storages._grpc.client import GrpcClientCache
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial
 
-from fashion_models.config.stores import grpc_address
+from fashion_models.config.stores import grpc_address, is_tls_grpc
 from fashion_models.errors import StoreError
 from fashion_models.search import proxy_protocol as wire
+from fashion_models.search import proxy_security as security
 from fashion_models.search.reconnect import Reconnect, first_line
 
 T = TypeVar("T")
 WAIT_SECONDS = 10.0  # how long a worker that starts waits for its proxy to answer
+ASK_PAUSE = 0.25  # seconds between asks while no proxy listens yet
 FIRST_PAUSE, LONGEST_PAUSE = 0.02, 0.5  # seconds between tries of a busy claim lock
 StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -58,10 +64,11 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
         super().__init__(host=host, port=port)
 
     def _setup(self) -> None:
-        # Optuna 5.0's own set-up, on a channel with keepalive and a short reconnect backoff;
-        # the coordinator's calls share its one connection (a dead worker's claim goes with it).
+        # Optuna 5.0's own set-up, on a channel with keepalive, a short reconnect backoff and
+        # TLS for grpcs://; the coordinator's calls share its one connection (a dead worker's
+        # claim goes with it).
         address = wire.target(self._host, self._port)
-        self._channel = grpc.insecure_channel(address, options=wire.CHANNEL_OPTIONS)
+        self._channel = security.client_channel(self.url, address, wire.CHANNEL_OPTIONS)
         self._stub = api_pb2_grpc.StorageServiceStub(self._channel)
         self._cache = GrpcClientCache(self._stub)
         self._hello = self._channel.unary_unary(wire.method(wire.HELLO))
@@ -70,26 +77,69 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
         self._stale = self._channel.unary_unary(wire.method(wire.STALE))
 
     def wait_ready(self, seconds: float = WAIT_SECONDS) -> None:
-        """Wait up to `seconds` for the proxy to answer; StoreError if none does, or if what
-        answers is not `optuna-run storage-proxy`."""
-        try:
-            answer = wire.decode(self._hello(wire.encode({}), timeout=seconds, wait_for_ready=True))
-        except grpc.RpcError as exc:
-            if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                raise StoreError(
-                    f"the storage proxy at {self.url} has no claim lock or heartbeats (Optuna's "
-                    "own run_grpc_proxy_server?): run `optuna-run storage-proxy` there instead"
-                ) from exc
-            raise StoreError(
-                f"no storage proxy answers at {self.url} (waited {seconds:g}s): start one there "
-                f"with `optuna-run storage-proxy --storage URL --port {self._port}`, or fix the "
-                "study's storage (or OPTUNA_STORAGE)"
-            ) from exc
+        """Wait up to `seconds` for the proxy to answer; StoreError if none does, if what
+        answers is not `optuna-run storage-proxy`, or at once if it refuses this worker."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                remaining = max(deadline - time.monotonic(), 0.1)
+                answer = wire.decode(self._hello(wire.encode({}), timeout=remaining))
+                break
+            except grpc.RpcError as exc:
+                refusal = self._refusal(exc)
+                if refusal is not None:
+                    raise StoreError(refusal) from exc
+                if time.monotonic() + ASK_PAUSE >= deadline:
+                    raise StoreError(
+                        f"no storage proxy answers at {self.url} (waited {seconds:g}s): start "
+                        "one there with `optuna-run storage-proxy --storage URL --port "
+                        f"{self._port}`, or fix the study's storage (or OPTUNA_STORAGE)"
+                    ) from exc
+                time.sleep(ASK_PAUSE)
         if answer.get("protocol") != wire.PROTOCOL:
             raise StoreError(
                 f"the storage proxy at {self.url} speaks protocol {answer.get('protocol')}, "
                 f"this worker {wire.PROTOCOL}: run the same version of fashion-models on both"
             )
+
+    def _refusal(self, exc: grpc.RpcError) -> str | None:
+        """What keeps this worker out, as one line; None while the proxy may only be not up yet
+        (nothing listens: asked again until the wait is over)."""
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        details = (exc.details() if isinstance(exc, grpc.Call) else None) or ""
+        where = f"the storage proxy at {self.url}"
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return (
+                f"{where} has no claim lock or heartbeats (Optuna's own run_grpc_proxy_server?): "
+                "run `optuna-run storage-proxy` there instead"
+            )
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return (
+                f"{where} refused this worker: {details} (expected the proxy's token in "
+                f"${security.TOKEN} or ${security.TOKEN}_FILE)"
+            )
+        if code != grpc.StatusCode.UNAVAILABLE:
+            return None
+        if "CERTIFICATE_VERIFY_FAILED" in details or "peer name" in details.lower():
+            return (
+                f"{where} was refused by this worker: its certificate is not one the CA in "
+                f"${security.CA_FILE} (or the system's CAs) signed for that host"
+            )
+        if "WRONG_VERSION_NUMBER" in details or "handshake" in details.lower():
+            return f"{where} does not speak TLS: expected grpc:// for a plaintext proxy"
+        if "Socket closed" in details:
+            if not is_tls_grpc(self.url):
+                return f"{where} closed the connection: if it serves TLS, expected grpcs://"
+            if not security.has_client_certificate():
+                return (
+                    f"{where} closed the TLS connection: it may require a client certificate "
+                    f"(expected ${security.CLIENT_CERT_FILE} and ${security.CLIENT_KEY_FILE})"
+                )
+            return (
+                f"{where} closed the TLS connection: its --client-ca did not sign the "
+                f"certificate in ${security.CLIENT_CERT_FILE}"
+            )
+        return None
 
     def call(self, action: Callable[[], T]) -> T:
         """`action` (a call to the proxy), retried while the proxy cannot be reached; any

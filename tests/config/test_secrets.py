@@ -3,9 +3,18 @@ password, and free text scrubbed of them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from fashion_models.config.secrets import http_credentials, mask_url, scrub
+from fashion_models.config.secrets import (
+    has_password,
+    http_credentials,
+    mask_url,
+    read_secret,
+    scrub,
+)
+from fashion_models.errors import UserError
 
 
 @pytest.mark.parametrize(
@@ -43,3 +52,41 @@ def test_http_credentials_leave_the_uri() -> None:
     )
     assert http_credentials("http://host:5000") == ("http://host:5000", None, None)
     assert http_credentials("sqlite:///a.db") == ("sqlite:///a.db", None, None)
+
+
+def test_a_secret_comes_from_its_variable_or_the_file_its_file_variable_names(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-from-a-file\n")  # as `kubectl create secret --from-file` keeps it
+    assert read_secret("TOKEN", {"TOKEN": "s3cret"}) == "s3cret"
+    assert read_secret("TOKEN", {"TOKEN_FILE": str(secret)}) == "s3cret-from-a-file"
+    assert read_secret("TOKEN", {}) is None
+    assert read_secret("TOKEN", {"TOKEN": ""}) is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"TOKEN": "s3cret", "TOKEN_FILE": "x"}, "both $TOKEN and $TOKEN_FILE are set"),
+        ({"TOKEN_FILE": "{missing}"}, "$TOKEN_FILE: cannot read {missing}: No such file"),
+        ({"TOKEN_FILE": "{empty}"}, "$TOKEN_FILE: {empty} is empty: expected the secret"),
+    ],
+)
+def test_a_secret_that_cannot_be_read_is_one_line_without_it(
+    tmp_path: Path, environ: dict[str, str], says: str
+) -> None:
+    files = {"missing": str(tmp_path / "missing"), "empty": str(tmp_path / "empty")}
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(UserError) as error:
+        read_secret("TOKEN", {k: v.format(**files) for k, v in environ.items()})
+    assert str(error.value).startswith(says.format(**files))
+    assert "s3cret" not in str(error.value)
+
+
+def test_has_password() -> None:
+    assert has_password("postgresql+psycopg://user:pw@db/optuna")
+    assert has_password("https://user:pw@mlflow.example")
+    assert not has_password("postgresql+psycopg://user@db/optuna")
+    assert not has_password("sqlite:///mlruns/optuna.db")
+    assert not has_password("grpcs://proxy:13000")

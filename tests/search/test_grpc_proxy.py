@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,10 +23,7 @@ from sqlalchemy.engine import make_url
 from fashion_models.cli import main
 from fashion_models.search.proxy import THREADS
 from tests.helpers import (
-    OPTUNA_RUN,
-    SLOW_CNN,
     assert_exact_study,
-    assert_killed_trial_recovered,
     cli_env,
     finish,
     free_port,
@@ -36,9 +32,9 @@ from tests.helpers import (
     pg_connections,
     start,
     tree,
-    wait_for_running_trial,
     write_study,
 )
+from tests.search.proxies import Proxy, proxy_running
 
 pytestmark = pytest.mark.slow
 
@@ -55,55 +51,10 @@ def connection_name(pid: int) -> str:
     return f"optuna-run {pid}@{socket.gethostname()}"[:63]
 
 
-class Proxy:
-    """A running `optuna-run storage-proxy` process and what it has printed so far."""
-
-    def __init__(self, storage: str, port: int):
-        self.address = f"grpc://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [OPTUNA_RUN, "storage-proxy", "--storage", storage, "--port", str(port)],
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.lines:
-            assert self.process.poll() is None, f"the proxy exited:\n{self.output}"
-            assert time.monotonic() < deadline, "the proxy did not start in time"
-            time.sleep(0.2)
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        code = self.process.wait(timeout=30)
-        time.sleep(0.2)  # the reader takes the last lines
-        return code
-
-
 @contextmanager
 def running_proxy(pg_url: str, port: int | None = None) -> Iterator[Proxy]:
-    proxy = Proxy(with_password(pg_url), port or free_port())
-    try:
-        proxy.wait_ready()
+    with proxy_running(with_password(pg_url), port) as proxy:
         yield proxy
-    finally:
-        if proxy.process.poll() is None:
-            os.killpg(proxy.process.pid, signal.SIGKILL)
-            proxy.process.wait()
 
 
 def test_three_workers_through_the_proxy_share_the_study_exactly(
@@ -146,25 +97,6 @@ def test_three_workers_through_the_proxy_share_the_study_exactly(
         "run the same command again to continue"
     ]
     assert SECRET not in proxy.output
-
-
-def test_a_killed_workers_trial_is_failed_and_retried_through_the_proxy(
-    tmp_path: Path, pg_url: str
-) -> None:
-    # Heartbeats through the proxy: a worker killed mid-trial stops them, and the next worker
-    # fails that trial, closes its run and runs it again, as on PostgreSQL directly.
-    path = write_study(tmp_path, n_trials=2, space=SLOW_CNN, extra=FAST_HEARTBEAT)
-    with running_proxy(pg_url) as proxy:
-        env = {"OPTUNA_STORAGE": proxy.address}
-        worker = start(path, env=env)
-        number = wait_for_running_trial(pg_url, worker)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-        code, out = finish(start(path, env=env))
-    assert code == 0, out
-    study = load_study(pg_url)
-    client = mlflow_client(tmp_path)
-    assert_killed_trial_recovered(study, client, number, n_trials=2)
 
 
 def test_calls_ride_out_a_proxy_restart_within_their_bound(pg_url: str) -> None:
@@ -257,7 +189,7 @@ def run_in_process(*args: str, env: dict[str, str | None]) -> tuple[int, str]:
         ("grpc://:5000", "the host is missing"),
         ("grpc://proxy:5000/optuna", "nothing may follow the port"),
         (f"grpc://user:{SECRET}@proxy:5000", "a storage proxy takes no user or password"),
-        ("grpc:/proxy:5000", "it must start with grpc://"),
+        ("grpc:/proxy:5000", "it must start with grpc:// or grpcs://"),
     ],
 )
 def test_a_malformed_proxy_address_is_one_line_and_exit_2(
@@ -267,7 +199,7 @@ def test_a_malformed_proxy_address_is_one_line_and_exit_2(
     before = tree(tmp_path)
     code, out = run_in_process(str(path), env={"OPTUNA_STORAGE": address})
     assert code == 2
-    expected = f"expected a storage proxy's grpc://HOST:PORT: {why}, found "
+    expected = f"expected a storage proxy's grpc://HOST:PORT (grpcs:// over TLS): {why}, found "
     assert out.startswith(f"error: {path}: OPTUNA_STORAGE (environment): {expected}")
     assert len(out.strip().splitlines()) == 1 and SECRET not in out
     assert tree(tmp_path) == before
@@ -306,9 +238,9 @@ def test_a_proxy_that_is_not_running_is_one_error_naming_it(tmp_path: Path) -> N
     ],
 )
 def test_the_proxy_refuses_what_it_cannot_serve(storage: str, found: str) -> None:
-    # Given on the command line, or in the environment to keep a password out of `ps`.
+    # Given on the command line, or in the environment (which keeps a password out of `ps`).
     for args, env in (
-        (["--storage", storage], {}),
+        (["--storage", storage.replace(SECRET, "")], {}),
         ([], {"OPTUNA_PROXY_STORAGE": storage}),
     ):
         code, out = run_in_process("storage-proxy", *args, "--port", "5000", env=env)
@@ -324,7 +256,10 @@ def test_the_proxy_on_a_port_in_use_is_one_error(pg_url: str) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         code, out = run_in_process(
-            "storage-proxy", "--storage", with_password(pg_url), "--port", str(port), env={}
+            "storage-proxy",
+            "--port",
+            str(port),
+            env={"OPTUNA_PROXY_STORAGE": with_password(pg_url)},
         )
     assert code == 1, out
     assert out.strip() == (
@@ -334,3 +269,22 @@ def test_the_proxy_on_a_port_in_use_is_one_error(pg_url: str) -> None:
     engine = sqlalchemy.create_engine(pg_url)
     assert sqlalchemy.inspect(engine).get_table_names() == []  # found out before writing
     engine.dispose()
+
+
+def test_a_password_on_the_proxys_command_line_is_refused_before_anything_starts(
+    pg_url: str,
+) -> None:
+    # `ps` and /proc/PID/cmdline show argv to every user of the host: the URL with a password
+    # belongs in $OPTUNA_PROXY_STORAGE (or the password in PGPASSWORD / a PGPASSFILE).
+    port = free_port()
+    code, out = run_in_process(
+        "storage-proxy", "--storage", with_password(pg_url), "--port", str(port), env={}
+    )
+    assert code == 2, out
+    assert out.strip() == (
+        "error: --storage: the URL holds a password, which the command line shows to every user "
+        "of this host: expected it in $OPTUNA_PROXY_STORAGE, or the password in PGPASSWORD or "
+        "a PGPASSFILE"
+    )
+    with socket.socket() as probe:  # nothing listens
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
