@@ -8,6 +8,7 @@ tests classify with.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -410,23 +411,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get_json(url: str, body: dict[str, Any] | None = None) -> Any:
+def get_json(
+    url: str, body: dict[str, Any] | None = None, auth: tuple[str, str] | None = None
+) -> Any:
+    """GET `url` (POST with `body`) and read its JSON; `auth`: HTTP basic user and password."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
 @contextmanager
 def serving(
-    command: list[str], ready_url: str, log: Path, timeout: float = 90, kill: bool = False
-) -> Iterator[None]:
-    """Run `command` until the block ends; wait until `ready_url` answers 200 first. `kill`:
-    end it with SIGKILL (a crash), not SIGTERM."""
+    command: list[str],
+    ready_url: str,
+    log: Path,
+    timeout: float = 90,
+    kill: bool = False,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` (with `env` added to this process's environment) until the block ends;
+    wait until `ready_url` answers 200 first. `kill`: end it with SIGKILL (a crash), not
+    SIGTERM."""
     with log.open("w") as out:
         # Its own process group: servers fork workers, and all of them must stop with the test.
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
         )
     try:
         deadline = time.monotonic() + timeout
@@ -442,7 +459,7 @@ def serving(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{ready_url} not ready after {timeout}s:\n{log.read_text()}")
             time.sleep(0.5)
-        yield
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:

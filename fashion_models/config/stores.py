@@ -43,6 +43,11 @@ def database_server(url: str) -> str | None:
         return None
 
 
+def is_tracking_server(url: str) -> bool:
+    """Whether `url` names an MLflow tracking server (http:// or https://)."""
+    return url.split("://", 1)[0].lower() in ("http", "https") and "://" in url
+
+
 def is_grpc(url: str) -> bool:
     """Whether `url` names a storage proxy (well-formed or not: see grpc_address)."""
     return url.split(":", 1)[0].lower() in ("grpc", "grpcs") and ":" in url

@@ -11,9 +11,11 @@ from typing import Any
 import optuna
 
 from fashion_models.config.sections import StudyConfig
+from fashion_models.config.stores import is_tracking_server
 from fashion_models.run.recovery import StaleTrialCallback
 from fashion_models.search.study import StudyHandle, open_study
-from fashion_models.track.experiment import open_tracking
+from fashion_models.track.access import check_tracking_access
+from fashion_models.track.experiment import connect, open_tracking
 from fashion_models.track.lineage import lineage_tags
 from fashion_models.track.study_run import PARENT_TAG, ensure_study_run
 from fashion_models.track.trial_run import TrialRun
@@ -79,7 +81,12 @@ def open_session(config: StudyConfig, *, runs_trials: bool = True) -> StudySessi
     if splits is None:
         load_fashion_mnist()  # missing or corrupt data stops us before either store is written
     stale = StaleTrialCallback(config.tracking.experiment, config.workers.grace_period)
-    # The study first: an unreachable storage must not leave an MLflow store behind.
+    # The tracking store first, read only: one that cannot be reached, or refuses this
+    # worker's credentials, or lets it only read, stops it before either store is written.
+    # Then the study: an unreachable storage must not leave an MLflow store behind.
+    if is_tracking_server(config.tracking.uri):
+        connect(config.tracking.uri, config.workers.storage_retry_seconds)
+    check_tracking_access(config.tracking.uri, config.tracking.experiment)
     handle = open_study(config, join=runs_trials, stale_trial_callback=stale)
     experiment_id = open_tracking(config)
     study_run_id = ensure_study_run(handle.study, experiment_id, config)

@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PyFuncModel, PythonModel
+from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
 from PIL import Image
 
@@ -146,7 +147,18 @@ def log_serving_model(run_id: str, keras_model_uri: str) -> str:
 
 
 def _log_pyfunc(run_id: str, keras_model_uri: str, package_dir: Path) -> Any:
+    # The logged model belongs to the run's experiment. Left to itself, Model.log outside an
+    # active run creates it in the process's current experiment (Default, id 0), which a
+    # worker of an authenticated tracking server may only read.
+    run = MlflowClient().get_run(run_id)
+    model = mlflow.initialize_logged_model(
+        name=SERVING_ARTIFACT,
+        source_run_id=run_id,
+        params=dict(run.data.params),
+        experiment_id=run.info.experiment_id,
+    )
     return Model.log(
+        model_id=model.model_id,
         artifact_path=None,
         name=SERVING_ARTIFACT,
         flavor=mlflow.pyfunc,

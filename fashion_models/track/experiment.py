@@ -14,6 +14,7 @@ from fashion_models.config.sections import StudyConfig, WorkersSection
 from fashion_models.config.stores import database_server, sqlite_file
 from fashion_models.search.claims import store_init_lock
 from fashion_models.track import http_retry
+from fashion_models.track.access import load_credentials
 
 # MLflow's HTTP client retries a request whose connection fails or whose answer is a 5xx,
 # sleeping 0, 2, 4, 8, ... s between tries with this backoff factor (urllib3's exponential
@@ -33,6 +34,7 @@ def connect(uri: str, retry_seconds: float = WorkersSection.storage_retry_second
     database = sqlite_file(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
+    load_credentials()
     uri, user, password = http_credentials(uri)
     if user is not None:
         os.environ["MLFLOW_TRACKING_USERNAME"] = user

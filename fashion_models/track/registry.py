@@ -168,14 +168,19 @@ def _promotion_of(
     )
 
 
+REGISTER_WAIT = 900.0  # seconds a worker waits for another's registration of the study's model
+
+
 def register(candidate: Candidate, name: str, package: Packager) -> ModelVersion:
     """The registered version of the candidate's model, registering it on first call, with
     tags: study, trial, metrics, data checksum, commit."""
     client = MlflowClient()
     run_id = candidate.run_id
     # Under a lock: workers of one study finishing together would otherwise both find no
-    # version of this run and register it twice.
-    with store_lock(lock_name("register", name)):
+    # version of this run and register it twice. Packaging and uploading the servable model
+    # through a tracking server took 125 s on 2 loaded cores (3 workers, an experiment beside
+    # them): the others wait that long, and the lock is not taken for stale before.
+    with store_lock(lock_name("register", name), timeout=REGISTER_WAIT, stale_after=REGISTER_WAIT):
         existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
         if existing:
             return existing[0]

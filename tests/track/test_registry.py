@@ -107,3 +107,14 @@ def test_version_tags_say_how_the_model_predicts(finished: Path) -> None:
     # The study's own registered model (trials and final retrain never named them).
     champion = client.get_model_version_by_alias("tiny-model", "champion")
     assert (champion.tags["tta"], champion.tags["precision"]) == ("none", "float32")
+
+
+def test_the_servable_model_belongs_to_its_runs_experiment(finished: Path) -> None:
+    # Not to the Default experiment, which a worker of an authenticated tracking server may
+    # only read (tests/deploy/test_secure_deployment.py registers through one).
+    client = mlflow_client(finished.parent)
+    champion = client.get_model_version_by_alias("tiny-model", "champion")
+    servable = client.get_logged_model(champion.source.removeprefix("models:/"))
+    run = client.get_run(champion.run_id)
+    assert servable.experiment_id == run.info.experiment_id != "0"
+    assert servable.source_run_id == champion.run_id
