@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: quickstart test setup data postgres slurm browser lint
+.PHONY: quickstart test setup data postgres postgres-binaries slurm browser lint
 
 quickstart: setup  ## set up, then run (or continue) the quickstart study
 	$(BIN)/optuna-run experiments/quickstart.yaml
 
-test: setup browser lint  ## set up, lint, then run the whole test suite
+test: setup browser postgres-binaries lint  ## set up, lint, then run the whole test suite
 	$(BIN)/pytest
 
 setup: $(VENV)/.installed data postgres slurm
@@ -52,6 +52,14 @@ postgres:
 	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432 \
 	  && command -v pg_ctlcluster >/dev/null; then \
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; fi
+
+# The TLS tests start a PostgreSQL cluster of their own (tests/tls_postgres.py) with Debian's
+# initdb and pg_ctl, as the postgres user; the machine's own cluster is left as it is.
+postgres-binaries:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "PostgreSQL's server binaries missing: install postgresql as root" >&2; exit 1; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql
 
 lint:
 	$(BIN)/ruff check fashion_models tests bench

@@ -185,6 +185,12 @@ def _slurm(
     help="Also render the shop's service (optuna-run serve) for the model the study registers.",
 )
 @click.option(
+    "--tls-secret",
+    metavar="NAME",
+    help="Mount this kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt): the client "
+    "certificate for a grpcs:// storage proxy and the CA of the proxy and of PostgreSQL.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Write one file per step into this folder (default: print one YAML stream).",
@@ -195,7 +201,9 @@ def k8s(ctx: click.Context, **options: Any) -> None:
 
     A creator Job, an Indexed Job of --workers pods (one worker each) and a finish Job.
     Every container reads OPTUNA_STORAGE and MLFLOW_TRACKING_URI from the Secret
-    <study>-stores, which you create (the files show how and hold no value of it). Jobs
+    <study>-stores, which you create (the files show how and hold no value of it), and the
+    credentials (database password, MLflow user, proxy token) from the optional keys of the
+    Secret <study>-credentials. Jobs
     have no dependencies, so the worker pods wait (an initContainer polling `optuna-run
     status`) until the study exists, and the finish Job until it holds n_trials trials.
     The commands name the study file relative to --project-dir, the image's WORKDIR.
@@ -210,6 +218,7 @@ def _k8s(
     memory_per_worker: str,
     with_services: bool,
     with_shop: bool,
+    tls_secret: str | None,
     out: Path | None,
     **shared: Any,
 ) -> None:
@@ -217,7 +226,7 @@ def _k8s(
     from fashion_models.deploy.plan import RenderError
 
     _, plan = _plan(study_file, **shared)
-    options = KubernetesOptions(image, memory_per_worker, with_services, with_shop)
+    options = KubernetesOptions(image, memory_per_worker, with_services, with_shop, tls_secret)
     manifests = render_kubernetes(plan, options, _command_line(ctx))
     if out is None:
         click.echo(manifests.stream(), nl=False)

@@ -23,6 +23,11 @@ from fashion_models.deploy.commands import (
     wait_for_trials_command,
     worker_command,
 )
+from fashion_models.deploy.kubernetes_credentials import (
+    add_tls_volume,
+    credential_env,
+    credentials_header_lines,
+)
 from fashion_models.deploy.kubernetes_names import APP, labels, resource_name
 from fashion_models.deploy.kubernetes_services import services, services_secret_lines
 from fashion_models.deploy.kubernetes_shop import shop, shop_header_lines
@@ -35,6 +40,7 @@ BAD_INPUT = 2  # optuna-run's exit code for bad input: starting it again cannot 
 Manifest = dict[str, Any]
 QUANTITY = re.compile(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
 IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+SECRET_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9.-]*[a-z0-9])?")  # a DNS subdomain
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class KubernetesOptions:
     memory_per_worker: str = "4Gi"  # request = limit, per worker (and finish) pod
     with_services: bool = False  # also render PostgreSQL and an MLflow server
     with_shop: bool = False  # also render the shop's service (optuna-run serve)
+    tls_secret: str | None = None  # a kubernetes.io/tls Secret with ca.crt to mount
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,11 @@ def render_kubernetes(plan: Plan, options: KubernetesOptions, rendered_by: str) 
             f"--memory-per-worker: expected a Kubernetes quantity such as 4Gi, found "
             f"{options.memory_per_worker!r}"
         )
+    if options.tls_secret is not None and not SECRET_NAME.fullmatch(options.tls_secret):
+        raise RenderError(
+            "--tls-secret: expected the name of a Secret (lower case letters, digits, - and ., "
+            f"at most 253), found {options.tls_secret!r}"
+        )
     study = plan.relative_study_file()
     files = (plan.study_file, plan.search_space_file)
     outside = [path for path in files if not path.is_relative_to(plan.project_dir)]
@@ -105,7 +117,8 @@ def _create_job(plan: Plan, options: KubernetesOptions, study: str, name: str) -
     create = _container("create", create_command(study), options, name, 1, "2Gi")
     pod = {"containers": [create]}
     # Backoff (10 s, 20 s, ... 6 tries) rides out stores that are still starting.
-    return _job(plan, name, "create", pod, {"backoffLimit": 6, **_no_retry_on_bad_input("create")})
+    spec = {"backoffLimit": 6, **_no_retry_on_bad_input("create")}
+    return _job(plan, name, "create", pod, spec, options.tls_secret)
 
 
 def _worker_job(plan: Plan, options: KubernetesOptions, study: str, name: str) -> Manifest:
@@ -142,7 +155,7 @@ def _worker_job(plan: Plan, options: KubernetesOptions, study: str, name: str) -
             ]
         },
     }
-    return _job(plan, name, "workers", pod, spec)
+    return _job(plan, name, "workers", pod, spec, options.tls_secret)
 
 
 def _finish_job(plan: Plan, options: KubernetesOptions, study: str, name: str) -> Manifest:
@@ -157,12 +170,19 @@ def _finish_job(plan: Plan, options: KubernetesOptions, study: str, name: str) -
     if plan.final_retrain:
         _add_gpus(finish, plan.gpus_per_worker)
         pod.update(_gpu_tolerations(plan))
-    return _job(plan, name, "finish", pod, {"backoffLimit": 3, **_no_retry_on_bad_input("finish")})
+    spec = {"backoffLimit": 3, **_no_retry_on_bad_input("finish")}
+    return _job(plan, name, "finish", pod, spec, options.tls_secret)
 
 
 def _job(
-    plan: Plan, name: str, component: str, pod: dict[str, Any], spec: dict[str, Any]
+    plan: Plan,
+    name: str,
+    component: str,
+    pod: dict[str, Any],
+    spec: dict[str, Any],
+    tls_secret: str | None,
 ) -> Manifest:
+    add_tls_volume(pod, tls_secret)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -190,8 +210,9 @@ def _container(
     memory: str,
     trains: bool = True,
 ) -> dict[str, Any]:
-    """A container of the image running `command`, with the stores from the Secret and, where
-    it trains, TensorFlow's threads sized to its CPUs. Requests equal limits: the threads
+    """A container of the image running `command`, with the stores and the credentials from
+    Secrets (kubernetes_credentials.py) and, where it trains, TensorFlow's threads sized to
+    its CPUs. Requests equal limits: the threads
     never outnumber the CPUs, so the pod is never throttled."""
     stores = [
         {"name": var, "valueFrom": {"secretKeyRef": {"name": f"{name}-stores", "key": var}}}
@@ -204,7 +225,7 @@ def _container(
         "name": role,
         "image": options.image,
         "command": command,
-        "env": stores + threads,
+        "env": stores + credential_env(name, options.tls_secret) + threads,
         "resources": {"requests": dict(quota), "limits": dict(quota)},
     }
 
@@ -254,6 +275,7 @@ def _header(
         f"   Secret {secret} (they override the study file's storage: and tracking.uri:).",
         "   These files hold no value of it; create it first, e.g.:",
         *(f"   {line}" for line in stores),
+        *credentials_header_lines(name, options.tls_secret),
         "2. kubectl apply -f DIR/   (the files in name order; or this stream at once)",
         "",
         "Order: Kubernetes Jobs have no dependencies, so each pod waits for what it needs:",

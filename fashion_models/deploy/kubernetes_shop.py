@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fashion_models.deploy.kubernetes_credentials import credential_env
 from fashion_models.deploy.kubernetes_names import labels, selector
 from fashion_models.deploy.stores import TRACKING_VAR
 
@@ -67,7 +68,7 @@ def _deployment(name: str, image: str) -> dict[str, Any]:
             "--workers",
             "1",
         ],  # fmt: skip
-        "env": [tracking],
+        "env": [tracking, *credential_env(name, None)],  # MLflow's user, if it has one
         "ports": [{"name": "http", "containerPort": SHOP_PORT}],
         # Alive at once; ready only with a model and the catalog that same version embedded.
         "livenessProbe": {

@@ -153,6 +153,11 @@ def _header(plan: Plan, study: str, program: str, rendered_by: str) -> list[str]
         f"# in {plan.project_dir}, and writes its log under slurm-logs/ there.",
         f"# Stores: {STORAGE_VAR} and {TRACKING_VAR} come from the environment this script runs in",
         "# (each job gets it: --export=ALL). A URI that holds a password is never written here.",
+        "# Credentials reach the jobs the same way, never through this file: export the files",
+        "# that hold them (only their paths travel), e.g. OPTUNA_PROXY_TOKEN_FILE,",
+        "# OPTUNA_PROXY_CA_FILE, OPTUNA_PROXY_CLIENT_CERT_FILE / _KEY_FILE,",
+        "# MLFLOW_TRACKING_USERNAME with MLFLOW_TRACKING_PASSWORD_FILE, PGPASSFILE and",
+        "# PGSSLROOTCERT, on the shared filesystem, readable by your user only.",
     ]
 
 

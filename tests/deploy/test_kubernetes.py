@@ -358,6 +358,7 @@ def test_a_search_space_outside_the_project_dir_exits_2(tmp_path: Path) -> None:
     [
         ("--image", "fm 1", "--image: expected an image reference"),
         ("--memory-per-worker", "4 GB", "--memory-per-worker: expected a Kubernetes quantity"),
+        ("--tls-secret", "Worker_TLS", "--tls-secret: expected the name of a Secret"),
     ],
 )
 def test_bad_options_exit_2_and_write_nothing(
@@ -388,7 +389,7 @@ def test_with_shop_adds_the_service_with_probes_on_readyz_and_livez(version: str
     assert shop["command"][:4] == ["optuna-run", "serve", "--catalog", "/stock/stock.csv"]
     assert shop["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 8000}
     assert shop["livenessProbe"]["httpGet"] == {"path": "/livez", "port": 8000}
-    assert shop["env"] == [
+    assert shop["env"][:1] == [
         {"name": "MLFLOW_TRACKING_URI",
          "valueFrom": {"secretKeyRef": {"name": "quickstart-stores", "key": "MLFLOW_TRACKING_URI"}}}
     ]  # fmt: skip
@@ -399,3 +400,51 @@ def test_with_shop_adds_the_service_with_probes_on_readyz_and_livez(version: str
     )
     assert "PersistentVolumeClaim/quickstart-stock" in docs
     assert "fill the volume quickstart-stock with stock.csv" in result.stdout
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_credentials_are_secret_references_and_the_tls_secret_is_mounted(version: str) -> None:
+    # Every container of every Job (and the shop) reads the passwords and the proxy token
+    # from optional keys of <study>-credentials; --tls-secret mounts the CA and the client
+    # certificate read-only and points the proxy's and libpq's variables at them.
+    result = render(
+        "k8s", str(REPO / "experiments" / "quickstart.yaml"), "--project-dir", str(REPO),
+        "--workers", "2", "--image", "fm:1", "--with-shop", "--tls-secret", "worker-tls",
+        env={"OPTUNA_PROXY_TOKEN": PLANTED, "MLFLOW_TRACKING_PASSWORD": PLANTED,
+             "PGPASSWORD": PLANTED},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert PLANTED not in result.output
+    docs = _documents(result.stdout)
+    for doc in docs:
+        validate(doc, version, strict=True)
+    jobs = [d for d in docs if d["kind"] == "Job"]
+    assert len(jobs) == 3
+    for job in jobs:
+        pod = job["spec"]["template"]["spec"]
+        assert pod["securityContext"] == {"fsGroup": 10001}
+        assert pod["volumes"] == [
+            {"name": "tls", "secret": {"secretName": "worker-tls", "defaultMode": 0o440}}
+        ]
+        for container in _containers(job).values():
+            env = {e["name"]: e for e in container["env"]}
+            for var, key in (
+                ("PGPASSWORD", "pg-password"),
+                ("MLFLOW_TRACKING_USERNAME", "mlflow-username"),
+                ("MLFLOW_TRACKING_PASSWORD", "mlflow-password"),
+                ("OPTUNA_PROXY_TOKEN", "proxy-token"),
+            ):
+                assert env[var]["valueFrom"]["secretKeyRef"] == {
+                    "name": "quickstart-credentials", "key": key, "optional": True,
+                }  # fmt: skip
+            assert env["OPTUNA_PROXY_CA_FILE"]["value"] == "/etc/fashion-models/tls/ca.crt"
+            assert env["OPTUNA_PROXY_CLIENT_CERT_FILE"]["value"].endswith("/tls.crt")
+            assert env["OPTUNA_PROXY_CLIENT_KEY_FILE"]["value"].endswith("/tls.key")
+            assert env["PGSSLROOTCERT"]["value"] == "/etc/fashion-models/tls/ca.crt"
+            assert container["volumeMounts"] == [
+                {"name": "tls", "mountPath": "/etc/fashion-models/tls", "readOnly": True}
+            ]
+    shop = _by_name(docs)["Deployment/quickstart-shop"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in shop["containers"][0]["env"]}
+    assert env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "kubectl create secret generic quickstart-credentials" in result.stdout

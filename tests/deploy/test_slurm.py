@@ -119,7 +119,14 @@ def test_the_script_is_valid_bash_and_passes_shellcheck(tmp_path: Path) -> None:
 
 def test_no_password_in_the_script_or_the_output(tmp_path: Path) -> None:
     project = server_project(tmp_path / "project").parent
-    env = {"OPTUNA_STORAGE": SECRET_STORAGE, "MLFLOW_TRACKING_URI": f"http://me:{PLANTED}@h:5000"}
+    env = {
+        "OPTUNA_STORAGE": SECRET_STORAGE,
+        "MLFLOW_TRACKING_URI": f"http://me:{PLANTED}@h:5000",
+        # The credentials a secure deployment sets: none of them reaches the script either.
+        "MLFLOW_TRACKING_PASSWORD": PLANTED,
+        "OPTUNA_PROXY_TOKEN": PLANTED,
+        "PGPASSWORD": PLANTED,
+    }
     printed = render(
         "slurm", str(project / "study.yaml"), "--project-dir", str(project), "--workers", "2",
         env=env,
@@ -136,6 +143,7 @@ def test_no_password_in_the_script_or_the_output(tmp_path: Path) -> None:
     script = out.read_text()
     assert "must be set when this script runs (its URI holds a password)" in script
     assert "OPTUNA_STORAGE: must be set when the script runs" in written.output
+    assert "export the files\n# that hold them (only their paths travel)" in script
 
 
 def test_a_uri_without_password_is_the_default_and_the_environment_wins(tmp_path: Path) -> None:
