@@ -93,21 +93,22 @@ def measure(server: str, workers: int, per_worker: int, tls: bool, tmp: Path) ->
         connection.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://{server}/{name}"
     port = free_port()
-    env = {**os.environ, "OPTUNA_PROXY_STORAGE": url}
     args = []
+    # The workers (forked from here) and the proxy read the token and the CA from here.
+    for var in ("OPTUNA_PROXY_TOKEN", "OPTUNA_PROXY_CA_FILE"):
+        os.environ.pop(var, None)
     if tls:
         pki = make_pki(tmp / "pki")
         args = ["--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)]
-        env["OPTUNA_PROXY_TOKEN"] = TOKEN
         os.environ.update(OPTUNA_PROXY_TOKEN=TOKEN, OPTUNA_PROXY_CA_FILE=str(pki.ca))
-    else:
-        for var in ("OPTUNA_PROXY_TOKEN", "OPTUNA_PROXY_CA_FILE"):
-            os.environ.pop(var, None)
     proxy = subprocess.Popen(
         [OPTUNA_RUN, "storage-proxy", "--port", str(port), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "OPTUNA_PROXY_STORAGE": url},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    assert proxy.stdout is not None and proxy.stdout.readline()
+    assert proxy.stdout is not None
+    first = proxy.stdout.readline()
+    assert first.startswith("storage proxy for"), first
     scheme = "grpcs" if tls else "grpc"
     n_trials = workers * per_worker
     (tmp / "space.yaml").write_text(SPACE)
