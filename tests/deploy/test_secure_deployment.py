@@ -262,6 +262,12 @@ def test_the_secure_deployment_runs_a_study_with_no_secret_anywhere(
         assert_no_secret("a worker's output", out)
     assert status.returncode == 0, status.stdout + status.stderr
     assert "study 'tiny': 4 complete" in status.stdout, status.stdout
+    # What the MLflow UI asks for the experiment's page, as the reader.
+    seen = get_json(
+        f"{d.mlflow_uri}/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny",
+        auth=("reader", READER_PASSWORD),
+    )
+    assert seen["experiment"]["name"] == "tiny"
     assert code == 1, refused
     assert refused.strip() == (
         f"error: the MLflow server at {d.mlflow_uri} lets user 'reader' only READ experiment "
