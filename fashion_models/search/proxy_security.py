@@ -183,9 +183,8 @@ def _pem(path: Path, option: str, kind: str) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise ArgumentError(f"{option}: cannot read {path}: {exc.strerror}") from None
-    if f"-----BEGIN {kind}".encode() not in data and not (
-        kind == "PRIVATE KEY" and b"PRIVATE KEY-----" in data
-    ):
+    # "CERTIFICATE-----", and "PRIVATE KEY-----" of PKCS#8, EC and RSA keys alike.
+    if f"{kind}-----".encode() not in data:
         raise ArgumentError(f"{option}: {path} holds no PEM {kind.lower()}: expected one")
     return data
 
