@@ -56,13 +56,16 @@ def _fmt(value: Any) -> str:
 
 def status_table(data: dict[str, Any]) -> str:
     """A fixed-width table of the trials, then counts and the best trial."""
-    headers = ["#", "state", data["metric"], "test_acc", "params", "secs", "pruned@", "run id"]
+    headers = ["#", "state", data["metric"], "test_acc", "costs", "budget", "params", "secs"]
+    headers += ["pruned@", "run id"]
     rows = [
         [
             str(t["number"]),
-            t["state"],
+            t["state"] + (" *" if t["on_front"] else ""),
             _fmt(t["value"]),
             _fmt(t["test_accuracy"]),
+            costs_text(t["costs"]),
+            {None: "-", True: "within", False: "OVER"}[t["feasible"]],
             " ".join(f"{k}={_fmt(v)}" for k, v in sorted(t["params"].items())),
             _fmt(t["duration_s"]),
             _fmt(t["pruned_at_step"]),
@@ -74,14 +77,33 @@ def status_table(data: dict[str, Any]) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [headers, *rows]
     ]
-    lines += ["", counts_line(data), best_line(data)]
+    lines += ["", counts_line(data)]
+    if data["front"]:
+        objectives = ", ".join(data["metrics"])
+        lines.append(f"Pareto front ({objectives}; * above): trials {data['front']}")
+    lines.append(best_line(data))
     return "\n".join(lines)
+
+
+def costs_text(costs: dict[str, float]) -> str:
+    """`1.72ms 115MF 872k 3.6MB`: serve_ms, mflops, weights, model_mb ("-": not measured)."""
+    if not costs:
+        return "-"
+    parts = [
+        f"{costs['serve_ms']:.3g}ms" if "serve_ms" in costs else "",
+        f"{costs['mflops']:.3g}MF" if "mflops" in costs else "",
+        f"{costs['params'] / 1000:.0f}k" if "params" in costs else "",
+        f"{costs['model_mb']:.2g}MB" if "model_mb" in costs else "",
+    ]
+    return " ".join(p for p in parts if p)
 
 
 def counts_line(data: dict[str, Any]) -> str:
     """`study 'name': 2 complete, 4 pruned (n_trials 6)`, from search.queries.status_data
     (the end-of-study summary and `status` both print it)."""
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(data["counts"].items()))
+    counts = ", ".join(
+        f"{n} {s.lower().replace('_', ' ')}" for s, n in sorted(data["counts"].items())
+    )
     return f"study {data['study']!r}: {counts or 'no trials'} (n_trials {data['n_trials']})"
 
 

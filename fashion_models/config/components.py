@@ -11,7 +11,7 @@ import importlib.util
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from fashion_models.config.sections import ComponentSection, StudyConfig
+from fashion_models.config.sections import ComponentSection, ParetoPruning, StudyConfig
 
 if TYPE_CHECKING:
     import optuna
@@ -34,6 +34,8 @@ PRUNERS: dict[str, str] = {  # name in the study file -> class in optuna.pruners
     "patient": "PatientPruner",
     "threshold": "ThresholdPruner",
 }
+PARETO = "pareto"  # the multi-objective studies' own pruner (config.sections.ParetoPruning)
+MULTI_OBJECTIVE_PRUNERS = (PARETO, "none")
 
 
 def check(config: StudyConfig) -> None:
@@ -82,6 +84,9 @@ def build_pruner(
     import optuna
 
     section = section or config.pruner
+    if section.type == PARETO:  # trials prune themselves (run/pareto_callback.py)
+        pareto_pruning(config)
+        return optuna.pruners.NopPruner()
     kwargs = dict(section.kwargs)
     inner = kwargs.get("wrapped_pruner")
     if isinstance(inner, ComponentSection):
@@ -90,6 +95,22 @@ def build_pruner(
         config, getattr(optuna.pruners, PRUNERS[section.type]), kwargs, section
     )
     return pruner
+
+
+def pareto_pruning(config: StudyConfig) -> ParetoPruning | None:
+    """The settings of `pruner: pareto` (None for any other pruner); bad kwargs are
+    ConfigErrors."""
+    if config.pruner.type != PARETO:
+        return None
+    settings: ParetoPruning = _construct(
+        config, ParetoPruning, dict(config.pruner.kwargs), config.pruner
+    )
+    for name in ("n_startup_trials", "n_warmup_steps"):
+        if getattr(settings, name) < 0:
+            raise config.error(
+                f"pruner.{name}", f"expected an integer >= 0, found {getattr(settings, name)}"
+            )
+    return settings
 
 
 def _construct(

@@ -15,6 +15,9 @@ DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 METRIC_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
 PROMOTE_RULES = ("never", "always", "if_better")
+# What a model costs the shop to serve (serving/costs.py), each lower is better; `budget:`
+# caps any of them.
+COSTS = ("serve_ms", "params", "model_mb", "mflops")
 FINAL_DATA = ("train+validation", "train")
 
 
@@ -27,6 +30,22 @@ class StudySection:
     timeout: float | None = None  # seconds for this worker, None = no limit
     seed: int = 0  # sampler seed; trial n trains with seed + n (seed + replicate with repeats)
     repeats: int = 1  # grid studies: each grid point is trained with this many seeds
+    # study.metrics [metric, cost, ...]: the serving costs minimized beside the metric, a
+    # multi-objective study (Optuna's Pareto front); empty: one objective, the metric.
+    cost_objectives: tuple[str, ...] = ()
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The study's values in order: the metric first, then each cost."""
+        return (self.metric, *self.cost_objectives)
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return (self.direction, *("minimize" for _ in self.cost_objectives))
+
+    @property
+    def multi_objective(self) -> bool:
+        return bool(self.cost_objectives)
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,16 @@ class ComponentSection:
     type: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     key: str = ""  # where it stands in the file, for error messages
+
+
+@dataclass(frozen=True)
+class ParetoPruning:
+    """`pruner: pareto`, for a multi-objective study (Optuna's pruners need one objective):
+    a trial stops at an epoch where a complete trial that costs no more on any cost objective
+    was more accurate at the same epoch (search/pareto_pruning.py)."""
+
+    n_startup_trials: int = 2  # complete trials before any trial is pruned
+    n_warmup_steps: int = 0  # epochs (0-based) before which no trial is pruned
 
 
 @dataclass(frozen=True)
@@ -56,6 +85,9 @@ class RegistrySection:
     model_name: str = "fashion-mnist-classifier"
     alias: str = "champion"
     promote: str = "if_better"  # never | always | if_better (on test accuracy)
+    # The study's model is its most accurate complete trial (on the validation metric) within
+    # these maxima of the serving costs; empty: the most accurate of all.
+    choose: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +96,9 @@ class WorkersSection:
     grace_period: int = 30  # seconds without a heartbeat before a trial counts as dead
     max_consecutive_failures: int = 5  # failed trials in a row that stop a worker
     storage_retry_seconds: int = 120  # how long a dropped store connection is retried (0: never)
+    # Draws over the budget in a row that stop a worker: the space has (next to) nothing
+    # within it. Each costs under a second, so this bounds the time to say so.
+    max_consecutive_over_budget: int = 50
 
 
 @dataclass(frozen=True)
@@ -91,6 +126,8 @@ class StudyConfig:
     workers: WorkersSection = WorkersSection()
     final: FinalSection | None = None  # no final retrain unless the file asks
     design: DesignSection | None = None  # a designed experiment (config/design.py), if any
+    # The most each serving cost (COSTS) may be: a configuration over it is never trained.
+    budget: Mapping[str, float] = field(default_factory=dict)
     # The parsed file, kept for the line numbers of keys found wrong after load.
     source: YamlDocument | None = field(default=None, compare=False, repr=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,10 +12,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from fashion_models.config.checks import integer, mapping, string
-from fashion_models.config.components import PRUNERS, SAMPLERS
+from fashion_models.config.components import (
+    MULTI_OBJECTIVE_PRUNERS,
+    PARETO,
+    PRUNERS,
+    SAMPLERS,
+)
 from fashion_models.config.design import load_design
 from fashion_models.config.search_space import load_search_space
 from fashion_models.config.sections import (
+    COSTS,
     DEFAULT_STORAGE,
     DEFAULT_TRACKING_URI,
     FINAL_DATA,
@@ -50,6 +57,7 @@ _TOP_KEYS = (
     "workers",
     "final",
     "design",
+    "budget",
 )
 
 # final.on, and the `true` a YAML 1.1 round trip makes of it: now final.data.
@@ -86,7 +94,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
         study=study,
         storage=storage,
         sampler=sampler,
-        pruner=_component(doc, ("pruner",), top.get("pruner", "median"), tuple(PRUNERS)),
+        pruner=_pruner(doc, top, study),
         search_space=space,
         data=_data(doc, top.get("data", {})),
         tracking=_tracking(doc, top.get("tracking", {}), study.name, env),
@@ -94,19 +102,15 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Study
         workers=_workers(doc, top.get("workers", {})),
         final=_final(doc, top["final"]) if "final" in top else None,
         design=load_design(doc, design, space, sampler.type, study.repeats) if design else None,
+        budget=_cost_maxima(doc, ("budget",), top.get("budget", {})),
         source=doc,
     )
 
 
 def _study(doc: YamlDocument, raw: Any) -> StudySection:
-    allowed = ("name", "direction", "metric", "n_trials", "timeout", "seed", "repeats")
+    allowed = ("name", "direction", "metric", "metrics", "n_trials", "timeout", "seed", "repeats")
     raw = mapping(doc, ("study",), raw, allowed, required=("name", "n_trials"))
-    metric = raw.get("metric", "val_accuracy")
-    if metric not in METRIC_DIRECTIONS:
-        raise doc.error(
-            ("study", "metric"),
-            f"expected one of {list(METRIC_DIRECTIONS)}, found {describe(metric)}",
-        )
+    metric, costs = _metrics(doc, raw)
     direction = raw.get("direction", METRIC_DIRECTIONS[metric])
     if direction not in ("maximize", "minimize"):
         raise doc.error(
@@ -132,7 +136,64 @@ def _study(doc: YamlDocument, raw: Any) -> StudySection:
         timeout=timeout,
         seed=integer(doc, ("study", "seed"), raw.get("seed", 0), 0),
         repeats=integer(doc, ("study", "repeats"), raw.get("repeats", 1), 1),
+        cost_objectives=costs,
     )
+
+
+def _metrics(doc: YamlDocument, raw: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """`metric`, or `metrics: [metric, cost, ...]` (a multi-objective study: the metric
+    trained and pruned on first, then the serving costs minimized beside it)."""
+    if "metrics" not in raw:
+        metric = raw.get("metric", "val_accuracy")
+        if metric not in METRIC_DIRECTIONS:
+            raise doc.error(
+                ("study", "metric"),
+                f"expected one of {list(METRIC_DIRECTIONS)}, found {describe(metric)}",
+            )
+        return metric, ()
+    if "metric" in raw:
+        raise doc.error(("study", "metrics"), "give metric or metrics, not both")
+    metrics = raw["metrics"]
+    if not isinstance(metrics, list) or not metrics:
+        raise doc.error(
+            ("study", "metrics"),
+            f"expected a list: a metric, then serving costs, found {describe(metrics)}",
+        )
+    if metrics[0] not in METRIC_DIRECTIONS:
+        raise doc.error(
+            ("study", "metrics", 0),
+            f"expected the metric trials are trained and pruned on first, one of "
+            f"{list(METRIC_DIRECTIONS)}, found {describe(metrics[0])}",
+        )
+    for index, name in enumerate(metrics[1:], start=1):
+        if name not in COSTS:
+            raise doc.error(
+                ("study", "metrics", index),
+                f"expected a serving cost, one of {list(COSTS)}, found {describe(name)}",
+            )
+        if name in metrics[1:index]:
+            raise doc.error(("study", "metrics", index), f"{name} is already an objective")
+    return metrics[0], tuple(metrics[1:])
+
+
+def _pruner(doc: YamlDocument, top: dict[str, Any], study: StudySection) -> ComponentSection:
+    """Optuna's pruners for one objective; `pareto` (the default) or `none` for several."""
+    multi = study.multi_objective
+    raw = top.get("pruner", PARETO if multi else "median")
+    pruner = _component(doc, ("pruner",), raw, (*PRUNERS, PARETO))
+    if multi and pruner.type not in MULTI_OBJECTIVE_PRUNERS:
+        raise doc.error(
+            ("pruner", "type"),
+            f"a multi-objective study (study.metrics) prunes with {PARETO} or none (Optuna's "
+            f"pruners need one objective), found {pruner.type!r}",
+        )
+    if not multi and pruner.type == PARETO:
+        raise doc.error(
+            ("pruner", "type"),
+            f"{PARETO} prunes a multi-objective study: name serving costs in study.metrics, "
+            "or choose one of Optuna's pruners",
+        )
+    return pruner
 
 
 def _component(
@@ -242,7 +303,7 @@ def _sqlalchemy_problem(url: str) -> str | None:
 
 
 def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
-    raw = mapping(doc, ("registry",), raw, ("model_name", "alias", "promote"))
+    raw = mapping(doc, ("registry",), raw, ("model_name", "alias", "promote", "choose"))
     defaults = RegistrySection()
     promote = raw.get("promote", defaults.promote)
     if promote not in PROMOTE_RULES:
@@ -256,11 +317,17 @@ def _registry(doc: YamlDocument, raw: Any) -> RegistrySection:
         ),
         alias=string(doc, ("registry", "alias"), raw.get("alias", defaults.alias)),
         promote=promote,
+        choose=_cost_maxima(doc, ("registry", "choose"), raw.get("choose", {})),
     )
 
 
 def _workers(doc: YamlDocument, raw: Any) -> WorkersSection:
-    names = ("heartbeat_interval", "grace_period", "max_consecutive_failures")
+    names = (
+        "heartbeat_interval",
+        "grace_period",
+        "max_consecutive_failures",
+        "max_consecutive_over_budget",
+    )
     raw = mapping(doc, ("workers",), raw, (*names, "storage_retry_seconds"))
     defaults = WorkersSection()
     values = {n: integer(doc, ("workers", n), raw.get(n, getattr(defaults, n)), 1) for n in names}
@@ -304,3 +371,18 @@ def _final(doc: YamlDocument, raw: Any) -> FinalSection:
                 ("final", "train_size"), f"expected at most 60,000, found {train_size:,}"
             )
     return FinalSection(epochs, data, train_size)
+
+
+def _cost_maxima(doc: YamlDocument, key: KeyPath, raw: Any) -> dict[str, float]:
+    """`budget:` or `registry.choose:`: the most each serving cost it names may be, each a
+    finite number > 0."""
+    raw = mapping(doc, key, raw, COSTS)
+    maxima: dict[str, float] = {}
+    for name, most in raw.items():
+        number = not isinstance(most, bool) and isinstance(most, (int, float))
+        if not number or not 0 < most < math.inf:
+            raise doc.error(
+                (*key, name), f"expected a finite maximum {name} > 0, found {describe(most)}"
+            )
+        maxima[name] = float(most)
+    return maxima

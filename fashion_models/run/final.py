@@ -8,8 +8,8 @@ second worker, or a second invocation of a finished study, reuses it instead of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -17,8 +17,9 @@ import optuna
 from fashion_models.config.sections import FinalSection, StudyConfig
 from fashion_models.errors import FatalError
 from fashion_models.run.session import StudySession, study_splits
-from fashion_models.run.training_run import train_and_log
+from fashion_models.run.training_run import serving_costs, train_and_log
 from fashion_models.search.queries import best_completed_trial
+from fashion_models.serving.costs import budget_reason
 from fashion_models.track.locks import lock_name, store_lock
 from fashion_models.track.registry import Candidate
 from fashion_models.track.runs import live_run
@@ -30,7 +31,7 @@ FINAL_ATTR = "final_retrain"
 def final_candidate(session: StudySession, echo: Callable[[str], None] = print) -> Candidate | None:
     """The final model of the study (trained now, or found from an earlier call)."""
     study, config, experiment_id = session.study, session.config, session.experiment_id
-    best, final = best_completed_trial(study), config.final
+    best, final = best_completed_trial(study, config.registry.choose), config.final
     if best is None or final is None:
         return None
     # The key keeps its old text (`on=`, the former name of final.data), so a retrain recorded
@@ -55,20 +56,26 @@ def final_candidate(session: StudySession, echo: Callable[[str], None] = print) 
             done = {"key": key, "trial": best.number, "data": final.data, **done}
             study.set_user_attr(FINAL_ATTR, done)
     echo(f"final retrain: test accuracy = {done['test_accuracy']:.4f} (run {done['run_id']})")
-    return _candidate(study, best, done)
+    return _candidate(study, best, done, config.budget)
 
 
-def recorded_final(study: optuna.Study) -> Candidate | None:
+def recorded_final(study: optuna.Study, config: StudyConfig) -> Candidate | None:
     """The final retrain recorded for the study's current best trial, if any."""
-    best, done = best_completed_trial(study), study.user_attrs.get(FINAL_ATTR)
+    best = best_completed_trial(study, config.registry.choose)
+    done = study.user_attrs.get(FINAL_ATTR)
     if best is None or not isinstance(done, dict) or done.get("trial") != best.number:
         return None
-    return _candidate(study, best, done)
+    return _candidate(study, best, done, config.budget)
 
 
 def _candidate(
-    study: optuna.Study, best: optuna.trial.FrozenTrial, done: dict[str, Any]
+    study: optuna.Study,
+    best: optuna.trial.FrozenTrial,
+    done: dict[str, Any],
+    budget: Mapping[str, float],
 ) -> Candidate:
+    # The retrained model measured again: a version over the budget never takes the alias.
+    over = budget_reason(done.get("costs", {}), budget) if budget else ""
     return Candidate(
         study=study.study_name,
         trial=best.number,
@@ -78,8 +85,9 @@ def _candidate(
         tags={
             "final_retrain": "true",
             "final_data": str(done.get("data", done.get("on"))),  # "on": recorded before
-            "objective_value": f"{best.value:.6f}",
+            "objective_value": f"{cast(list[float], best.values)[0]:.6f}",
         },
+        over_budget=over,
     )
 
 
@@ -124,9 +132,13 @@ def _retrain(
             fit_on=fit_on, progress=echo, label="final",
         )  # fmt: skip
         run.log_final({"train_images": float(len(fit_on[1]))})
+        # Measured again on the model that will be registered, not taken from the trial.
+        costs = serving_costs(config.search_space.model, params).as_dict()
+        run.log_final(costs)
         run.mark("COMPLETE")
     return {
         "run_id": run.run_id,
         "model_uri": trained.model_uri,
         "test_accuracy": trained.test.accuracy,
+        "costs": costs,
     }

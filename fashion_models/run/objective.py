@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import keras
 import optuna
 from optuna_integration.keras import KerasPruningCallback
 
-from fashion_models.config.components import REPLICATE
+from fashion_models.config.components import REPLICATE, pareto_pruning
 from fashion_models.errors import TrialError
+from fashion_models.run.pareto_callback import ParetoPruningCallback
 from fashion_models.run.recovery import record_interruption
 from fashion_models.run.session import StudySession
-from fashion_models.run.training_run import train_and_log
-from fashion_models.search.queries import DUPLICATE_OF, duplicate_of
+from fashion_models.run.training_run import serving_costs, train_and_log
+from fashion_models.search.queries import DUPLICATE_OF, OVER_BUDGET, duplicate_of
 from fashion_models.search.signals import interruptible, raise_if_interrupted
+from fashion_models.serving.costs import budget_reason
 from fashion_models.track import reports
 from fashion_models.track.lineage import git_commit
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
@@ -32,7 +35,7 @@ class Objective:
     session: StudySession
     echo: Callable[[str], None] = print  # long trials show their epochs here
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         try:
             with interruptible():  # SIGINT / SIGTERM stop the trial here, where it is recorded
                 return self._trial(trial)
@@ -40,7 +43,7 @@ class Objective:
             record_interruption(trial, exc, self.session.config.tracking.experiment)
             raise
 
-    def _trial(self, trial: optuna.Trial) -> float:
+    def _trial(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         config, session = self.session.config, self.session
         params = resolved_params(config.search_space.suggest(trial))
         seed = config.study.seed + trial.number
@@ -62,11 +65,13 @@ class Objective:
             trial.set_user_attr("mlflow_run_id", run.run_id)
             epochs = EpochMetrics()
             try:
-                value = self._train(trial, run, params, seed, epochs)
+                costs = self._check_costs(trial, run, params)  # over the budget: ends here
+                value = self._train(trial, run, params, seed, epochs, costs)
             except optuna.TrialPruned:
-                trial.set_user_attr("pruned_at_epoch", epochs.last_epoch)
-                run.mark("PRUNED", pruned_at_epoch=epochs.last_epoch)
-                reports.log_pruned(epochs.last_epoch, epochs.history)
+                if OVER_BUDGET not in trial.user_attrs:
+                    trial.set_user_attr("pruned_at_epoch", epochs.last_epoch)
+                    run.mark("PRUNED", pruned_at_epoch=epochs.last_epoch)
+                    reports.log_pruned(epochs.last_epoch, epochs.history)
                 raise
             except Exception as exc:  # noqa: BLE001
                 raise_if_interrupted()  # a signal's Interrupted that a library turned into exc
@@ -78,7 +83,37 @@ class Objective:
                 run.mark("FAIL", fail_reason=reason)
                 raise TrialFailed(reason) from exc
             run.mark("COMPLETE")
+            if config.study.multi_objective:  # the metric, then the costs it minimizes
+                return (value, *(costs[name] for name in config.study.cost_objectives))
             return value
+
+    def _pruning(self, trial: optuna.Trial, costs: dict[str, float]) -> keras.callbacks.Callback:
+        """Optuna's pruner through its Keras callback; a multi-objective study, where Optuna
+        prunes nothing, keeps its per-epoch metric and prunes itself (pruner: pareto)."""
+        config = self.session.config
+        if config.study.multi_objective:
+            return ParetoPruningCallback(trial, config, costs, pareto_pruning(config))
+        return KerasPruningCallback(trial, monitor=config.study.metric)
+
+    def _check_costs(
+        self, trial: optuna.Trial, run: TrialRun, params: dict[str, object]
+    ) -> dict[str, float]:
+        """Measure what the model costs to serve, on the trial and its run; with a budget,
+        tell the sampler how far over or under each maximum it is (Optuna's constraints: a
+        value <= 0 is within), and end a model over the budget here, untrained."""
+        config = self.session.config
+        measured = serving_costs(config.search_space.model, params).as_dict()
+        run.log_final(measured)
+        for name, value in measured.items():
+            trial.set_user_attr(name, value)
+        for name, most in config.budget.items():
+            trial.set_constraint(name, measured[name] / most - 1.0)
+        reason = budget_reason(measured, config.budget)
+        if reason:
+            trial.set_user_attr(OVER_BUDGET, reason)
+            run.mark("PRUNED", over_budget=reason)
+            raise optuna.TrialPruned(reason)
+        return measured
 
     def _train(
         self,
@@ -87,6 +122,7 @@ class Objective:
         params: dict[str, object],
         seed: int,
         epochs: EpochMetrics,
+        costs: dict[str, float],
     ) -> float:
         config, splits = self.session.config, self.session.splits
         assert splits is not None, "a session that runs trials holds its splits"
@@ -95,7 +131,7 @@ class Objective:
         trained = train_and_log(
             run, config.search_space.model, params, seed, splits,
             epoch_metrics=epochs,
-            callbacks=[KerasPruningCallback(trial, monitor=metric)],
+            callbacks=[self._pruning(trial, costs)],
             test_each_epoch=designed,
             progress=self.echo,
             label=f"trial {trial.number}",

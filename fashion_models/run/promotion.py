@@ -3,14 +3,17 @@ promote a chosen trial. Behind the end of a study and `optuna-run promote`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.config.sections import StudyConfig
 from fashion_models.errors import ArgumentError
 from fashion_models.run.final import recorded_final
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study
+from fashion_models.serving.costs import budget_reason
 from fashion_models.serving.pyfunc import log_serving_model
 from fashion_models.track.experiment import connect
 from fashion_models.track.registry import (
@@ -27,6 +30,9 @@ def register_study_model(
 ) -> Promotion | None:
     """Register the study's model (the best trial's, or `candidate`) as a servable model and
     apply the file's promotion rule."""
+    if candidate is None:
+        best = best_completed_trial(study, config.registry.choose)
+        candidate = _within_budget(config, best) if best is not None else None
     return register_best(study, config.registry, log_serving_model, candidate)
 
 
@@ -41,18 +47,27 @@ def promote_study_model(
     """Register trial N's model (default: the study's model, its final retrain if one was
     recorded) and move `alias` to it under the same rule as the end of a study."""
     study = load_existing_study(config)
-    candidate = _candidate(study, trial_number)
+    candidate = _candidate(config, study, trial_number)
     connect(config.tracking.uri)
     name = config.registry.model_name
     return promote(candidate, name, alias, log_serving_model, force=force, stage=stage)
 
 
-def _candidate(study: optuna.Study, number: int | None) -> Candidate:
+def _within_budget(config: StudyConfig, trial: FrozenTrial) -> Candidate | None:
+    """The trial's model as a candidate, with its measured costs held against the budget
+    (a study whose budget was tightened after the trial ran)."""
+    candidate = trial_candidate(config.study.name, trial)
+    if candidate is None or not config.budget:
+        return candidate
+    return replace(candidate, over_budget=budget_reason(trial.user_attrs, config.budget))
+
+
+def _candidate(config: StudyConfig, study: optuna.Study, number: int | None) -> Candidate:
     if number is None:
-        final = recorded_final(study)
+        final = recorded_final(study, config)
         if final is not None:
             return final
-        best = best_completed_trial(study)
+        best = best_completed_trial(study, config.registry.choose)
         if best is None:
             raise ArgumentError("the study has no complete trial to promote")
         number = best.number
@@ -64,7 +79,7 @@ def _candidate(study: optuna.Study, number: int | None) -> Candidate:
         raise ArgumentError(
             f"--trial {number} is {trial.state.name}; only complete trials have a model"
         )
-    candidate = trial_candidate(study.study_name, trial)
+    candidate = _within_budget(config, trial)
     if candidate is None:
         raise ArgumentError(f"--trial {number} logged no model")
     return candidate

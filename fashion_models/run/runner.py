@@ -56,10 +56,11 @@ def finish_existing(
     failed or was cancelled) it says so; with no complete trial there is nothing to ship."""
     session = open_session(config, runs_trials=False)
     counted, wanted = counted_trials(session.study), config.study.n_trials
-    if best_completed_trial(session.study) is None:
+    if best_completed_trial(session.study, config.registry.choose) is None:
+        within = " within registry.choose" if config.registry.choose else ""
         raise FatalError(
-            f"study {config.study.name!r} holds no complete trial ({counted}/{wanted} trials): "
-            "nothing to register; see the workers' logs"
+            f"study {config.study.name!r} holds no complete trial{within} ({counted}/{wanted} "
+            "trials): nothing to register; see the workers' logs"
         )
     if counted < wanted:
         echo(f"study {config.study.name!r} holds {counted} of {wanted} trials: finishing with them")

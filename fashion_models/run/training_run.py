@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from fashion_models.serving import costs
 from fashion_models.track import reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.data import Splits
@@ -87,6 +88,19 @@ def train_and_log(
     reports.log_curves(recorder.history)
     model_uri = run.log_model(model, splits.x_val[:5])
     return TrainedModel(result, final, int(model.count_params()), model_uri)
+
+
+def serving_costs(model_type: str, params: Mapping[str, Any]) -> costs.ServingCosts:
+    """What the model `params` describe costs the shop to serve, measured on an untrained
+    build of it (the costs depend on the architecture alone) with its test-time
+    augmentation, as train_and_log would log it."""
+    keras.backend.clear_session()
+    model = with_tta(build(model_type, params), str(param(params, "tta")))
+    try:
+        return costs.measure(model)
+    finally:
+        del model
+        keras.backend.clear_session()
 
 
 def augmentation(params: Mapping[str, Any]) -> Augmentation:

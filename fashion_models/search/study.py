@@ -67,15 +67,18 @@ def open_study(
         sampler=build_sampler(config, seed=seed),
         pruner=build_pruner(config),
         study_name=config.study.name,
-        direction=_direction(config),
+        directions=_directions(config),
         load_if_exists=True,
     )
     return StudyHandle(study, storage, lock, index)
 
 
-def _direction(config: StudyConfig) -> StudyDirection:
-    maximize = config.study.direction == "maximize"
-    return StudyDirection.MAXIMIZE if maximize else StudyDirection.MINIMIZE
+def _directions(config: StudyConfig) -> list[StudyDirection]:
+    """The metric's direction, then one `minimize` per cost of a multi-objective study."""
+    return [
+        StudyDirection.MAXIMIZE if direction == "maximize" else StudyDirection.MINIMIZE
+        for direction in config.study.directions
+    ]
 
 
 def _join(storage: optuna.storages.BaseStorage, lock: ClaimLock, config: StudyConfig) -> int:
@@ -98,7 +101,7 @@ def _create_or_find(storage: optuna.storages.BaseStorage, config: StudyConfig) -
     except KeyError:
         pass
     try:
-        return storage.create_new_study([_direction(config)], name)
+        return storage.create_new_study(_directions(config), name)
     except optuna.exceptions.DuplicatedStudyError:  # a storage without a claim lock: raced
         return storage.get_study_id_from_name(name)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import optuna
@@ -20,7 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.canvas import new_figure
-from fashion_models.search.queries import COUNTED_STATES
+from fashion_models.search.queries import COUNTED_STATES, OVER_BUDGET, pareto_front
 
 StudyFigure = Callable[[optuna.Study], Figure]
 
@@ -35,10 +35,10 @@ def optimization_history(study: optuna.Study, target_name: str) -> Figure:
     if not trials:
         raise ValueError("no complete trial yet")
     numbers = [t.number for t in trials]
-    values = np.array([float(t.value) for t in trials if t.value is not None])
+    values = np.array([float(t.values[0]) for t in trials if t.values is not None])
     best = (
         np.maximum.accumulate(values)
-        if study.direction == StudyDirection.MAXIMIZE
+        if study.directions[0] == StudyDirection.MAXIMIZE
         else np.minimum.accumulate(values)
     )
     fig = new_figure(8, 6)
@@ -55,7 +55,10 @@ def optimization_history(study: optuna.Study, target_name: str) -> Figure:
 
 def param_importances(study: optuna.Study) -> Figure:
     """Optuna's hyperparameter importances (fANOVA by default) as horizontal bars."""
-    importances = optuna.importance.get_param_importances(study)
+    # On the metric (the first value): a multi-objective study's costs follow it.
+    importances = optuna.importance.get_param_importances(
+        study, target=lambda t: float(t.values[0])
+    )
     if not importances:
         raise ValueError("no param varies across the complete trials")
     names = list(importances)[::-1]  # the most important on top
@@ -107,7 +110,7 @@ def slice_plot(study: optuna.Study, params: Sequence[str], target_name: str) -> 
         mine = [t for t in trials if name in t.params]
         points = ax.scatter(
             [t.params[name] for t in mine],
-            [float(t.value) for t in mine if t.value is not None],
+            [float(t.values[0]) for t in mine if t.values is not None],
             c=[t.number for t in mine],
             cmap="Blues",
             edgecolors="grey",
@@ -135,7 +138,7 @@ def contour_plot(study: optuna.Study, params: Sequence[str], target_name: str) -
         mine = [t for t in trials if x_name in t.params and y_name in t.params]
         x = np.array([float(t.params[x_name]) for t in mine])
         y = np.array([float(t.params[y_name]) for t in mine])
-        z = np.array([float(t.value) for t in mine if t.value is not None])
+        z = np.array([float(t.values[0]) for t in mine if t.values is not None])
         if len({(a, b) for a, b in zip(x, y, strict=True)}) >= 3:
             # Points on one line make no triangles: then only the points show.
             with contextlib.suppress(ValueError, RuntimeError):
@@ -148,6 +151,61 @@ def contour_plot(study: optuna.Study, params: Sequence[str], target_name: str) -
     return fig
 
 
+def pareto_front_figure(
+    study: optuna.Study,
+    target_name: str,
+    cost_names: Sequence[str],
+    budget: Mapping[str, float],
+) -> Figure:
+    """A multi-objective study's trials, metric against each cost it minimizes (one panel a
+    cost): complete trials, the Pareto front as a step line, and the infeasible draws (over
+    the budget, never trained, so without a metric) as crosses under the axis at their cost,
+    beside the budget's maximum."""
+    trials = _complete(study)
+    if not trials:
+        raise ValueError("no complete trial yet")
+    front = {t.number for t in pareto_front(study)}
+    over = [t for t in study.get_trials(deepcopy=False) if OVER_BUDGET in t.user_attrs]
+    fig = new_figure(max(8, 6 * len(cost_names)), 6)
+    for slot, cost in enumerate(cost_names):
+        ax = fig.add_subplot(1, len(cost_names), slot + 1)
+        index = 1 + slot  # the cost's place in the trials' values
+        x = np.array([float(t.values[index]) for t in trials])
+        y = np.array([float(t.values[0]) for t in trials])
+        on = np.array([t.number in front for t in trials])
+        ax.scatter(x[~on], y[~on], s=24, color="tab:blue", alpha=0.6, label="complete")
+        order = np.argsort(x[on])
+        ax.step(x[on][order], y[on][order], where="post", color="tab:red", alpha=0.6)
+        ax.scatter(x[on], y[on], s=40, color="tab:red", label="Pareto front")
+        for t in trials:
+            if t.number in front:
+                ax.annotate(
+                    str(t.number),
+                    (float(t.values[index]), float(t.values[0])),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+        if over:
+            costs = [float(t.user_attrs[cost]) for t in over if cost in t.user_attrs]
+            bottom = float(y.min()) - 0.05 * max(float(np.ptp(y)), 0.01)
+            ax.scatter(
+                costs,
+                [bottom] * len(costs),
+                marker="x",
+                color="grey",
+                label=f"over budget, not trained ({len(over)})",
+            )
+        if cost in budget:
+            ax.axvline(budget[cost], color="grey", linestyle="--", label=f"budget {cost}")
+        ax.set_xlabel(cost)
+        ax.set_ylabel(target_name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Pareto front: {target_name} against {', '.join(cost_names)}")
+    return fig
+
+
 def figure_params(study: optuna.Study, layer_counts: Sequence[str]) -> list[str]:
     """The layer counts (params other params are per-layer of) and epochs, where sampled."""
     sampled = {
@@ -157,15 +215,24 @@ def figure_params(study: optuna.Study, layer_counts: Sequence[str]) -> list[str]
 
 
 def study_figures(
-    study: optuna.Study, target_name: str, layer_counts: Sequence[str]
+    study: optuna.Study,
+    target_name: str,
+    layer_counts: Sequence[str],
+    cost_names: Sequence[str] = (),
+    budget: Mapping[str, float] | None = None,
 ) -> dict[str, Callable[[], Figure]]:
-    """The study's figures by file name (without .png), each drawn when called."""
+    """The study's figures by file name (without .png), each drawn when called; with
+    `cost_names` (a multi-objective study) its Pareto front too."""
     params = figure_params(study, layer_counts)
     figures: dict[str, Callable[[], Figure]] = {
         "optimization_history": lambda: optimization_history(study, target_name),
         "param_importances": lambda: param_importances(study),
         "intermediate_values": lambda: intermediate_values(study),
     }
+    if cost_names:
+        figures["pareto_front"] = lambda: pareto_front_figure(
+            study, target_name, cost_names, budget or {}
+        )
     if params:
         figures["slice_layers_epochs"] = lambda: slice_plot(study, params, target_name)
     if len(params) >= 2:

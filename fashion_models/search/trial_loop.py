@@ -16,19 +16,24 @@ from optuna.trial import FrozenTrial, TrialState
 from fashion_models.config.sections import StudyConfig
 from fashion_models.errors import FatalError, StoreError
 from fashion_models.search.claims import ClaimLock
+from fashion_models.search.pareto_pruning import PRUNED_BY
 from fashion_models.search.queries import (
-    COUNTED_STATES,
     DUPLICATE_OF,
     INTERRUPTED,
+    OVER_BUDGET,
     best_completed_trial,
     counted_trials,
+    counts,
+    grid_exhausted,
+    metric_value,
+    pruned_at,
 )
 from fashion_models.search.signals import raise_if_interrupted, stop_on_signals
 from fashion_models.search.study import StudyHandle
 
 RETRY_OF = "retry_of"  # user attr of a queued retry: the interrupted trial it trains again
 POLL_SECONDS = 1.0  # how often a worker waiting for a free slot looks again
-Objective = Callable[[optuna.Trial], float]
+Objective = Callable[[optuna.Trial], float | tuple[float, ...]]
 
 
 @dataclass
@@ -44,22 +49,49 @@ class ConsecutiveFailures:
         self.tripped = self.count >= self.limit
 
 
+@dataclass
+class ConsecutiveOverBudget:
+    """Stops the worker after `limit` draws over the budget in a row: a space with (next to)
+    nothing within the budget ends in seconds with one line, not after hours of draws."""
+
+    limit: int  # workers.max_consecutive_over_budget
+    count: int = 0
+    tripped: bool = False
+    last_reason: str = ""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        reason = trial.user_attrs.get(OVER_BUDGET)
+        self.count = self.count + 1 if reason else 0
+        self.last_reason = reason or self.last_reason
+        self.tripped = self.count >= self.limit
+
+
 def progress_printer(config: StudyConfig, echo: Callable[[str], None]) -> Callable[..., None]:
     """One line per finished trial: state, value, best so far, duration."""
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:
         seconds = (trial.duration.total_seconds()) if trial.duration else 0.0
-        value = f"{config.study.metric}={trial.value:.4f}" if trial.value is not None else ""
+        metric = metric_value(trial)
+        value = f"{config.study.metric}={metric:.4f}" if metric is not None else ""
+        if trial.values is not None and len(trial.values) > 1:
+            value += "".join(
+                f" {name}={v:.4g}"
+                for name, v in zip(config.study.cost_objectives, trial.values[1:], strict=True)
+            )
         if DUPLICATE_OF in trial.user_attrs:
             value = f"skipped: the configuration of trial {trial.user_attrs[DUPLICATE_OF]}"
+        elif OVER_BUDGET in trial.user_attrs:
+            value = f"not trained, {trial.user_attrs[OVER_BUDGET]}"
         elif trial.state == TrialState.PRUNED:
-            value = f"pruned at epoch {trial.last_step}"
+            value = f"pruned at epoch {pruned_at(trial)}"
+            if PRUNED_BY in trial.user_attrs:  # a multi-objective study's own pruning
+                value += f" (trial {trial.user_attrs[PRUNED_BY]} costs no more, was ahead)"
         elif trial.state == TrialState.FAIL:
             value = str(trial.user_attrs.get("fail_reason", "failed"))
-        leader = best_completed_trial(study)
+        leader = best_completed_trial(study, config.registry.choose)
         best = "no completed trial yet"
-        if leader is not None and leader.value is not None:
-            best = f"best={leader.value:.4f} (trial {leader.number})"
+        if leader is not None and metric_value(leader) is not None:
+            best = f"best={metric_value(leader):.4f} (trial {leader.number})"
         done = f"{counted_trials(study)}/{config.study.n_trials}"
         echo(f"[{done}] trial {trial.number} {trial.state.name} {value}  {best}  {seconds:.1f}s")
 
@@ -86,16 +118,22 @@ def run_trials(
     for number in requeue_interrupted_grid_points(handle):
         echo(f"grid point of interrupted trial {number} queued again")
     failures = ConsecutiveFailures(config.workers.max_consecutive_failures)
+    over_budget = ConsecutiveOverBudget(config.workers.max_consecutive_over_budget)
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = [
         failures,
+        over_budget,
         progress_printer(config, echo),
     ]
     timeout, started = config.study.timeout, time.monotonic()
     with stop_on_signals():
-        while not failures.tripped and (timeout is None or time.monotonic() - started < timeout):
+        while (
+            not failures.tripped
+            and not over_budget.tripped
+            and (timeout is None or time.monotonic() - started < timeout)
+        ):
             raise_if_interrupted()
             slot = _claim(handle, config.study.n_trials)
-            if slot is Slot.DONE or _grid_exhausted(study):
+            if slot is Slot.DONE or grid_exhausted(study):
                 if slot is Slot.RUN:
                     lock.release()
                 break
@@ -122,15 +160,13 @@ def run_trials(
             f"({time.monotonic() - started:.0f}s); see each trial's fail_reason "
             "(workers.max_consecutive_failures sets the limit)"
         )
-
-
-def _grid_exhausted(study: optuna.Study) -> bool:
-    """A grid study ends with its grid, even short of n_trials (as GridSampler's own stop()),
-    once no retry of an interrupted grid point is queued."""
-    sampler = study.sampler
-    if not isinstance(sampler, optuna.samplers.GridSampler) or not sampler.is_exhausted(study):
-        return False
-    return not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    if over_budget.tripped:
+        raise FatalError(
+            f"stopped after {over_budget.limit} draws in a row over the budget (the last "
+            f"{over_budget.last_reason.removeprefix('over budget: ')}): the search space has "
+            "little or nothing within it; raise the budget or narrow the space "
+            "(workers.max_consecutive_over_budget sets the limit)"
+        )
 
 
 def _queue_grid_point(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -203,9 +239,9 @@ def _claim(handle: StudyHandle, n_trials: int) -> Slot:
                 optuna.storages.fail_stale_trials(study)
         # One read for both counts: with two, a trial that ends between them is in neither
         # (RUNNING for the first, COMPLETE for the second) and the study overshoots n_trials.
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        counted = sum(state in COUNTED_STATES for state in states)
-        running = states.count(TrialState.RUNNING)
+        trials = study.get_trials(deepcopy=False)
+        counted = sum(counts(t) for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
     except BaseException:
         lock.release()
         raise
@@ -218,7 +254,7 @@ def _claim(handle: StudyHandle, n_trials: int) -> Slot:
 def _releasing(objective: Objective, lock: ClaimLock) -> Objective:
     """The objective, releasing the claim lock as soon as Optuna has created the trial."""
 
-    def run(trial: optuna.Trial) -> float:
+    def run(trial: optuna.Trial) -> float | tuple[float, ...]:
         lock.release()
         return objective(trial)
 

@@ -12,41 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from fashion_models.serving.batcher import Batcher, Outputs
-from fashion_models.serving.catalog import Match, SearchIndex, embedder
+from fashion_models.serving.catalog import Match, SearchIndex
+from fashion_models.serving.forward import forward_graph
 from fashion_models.serving.images import ImageError
-from fashion_models.serving.preprocess import SIZE
 from fashion_models.serving.pyfunc import Prediction, prediction, prepare_all
 from fashion_models.train.data import CLASS_NAMES
-from fashion_models.train.model import classifier_of
 
 
 class Shop:
     def __init__(self, keras_model: Any, index: SearchIndex, max_batch: int = 64) -> None:
         self.index = index
-        network = classifier_of(keras_model)
-        embedding = network.layers[-2].output
-        if network is keras_model:  # no TTA: one model, two outputs, one pass
-            both = keras.Model(network.inputs[0], [network.layers[-1].output, embedding])
-            passes: list[Any] = [both]
-        else:  # TTA wraps the network: its answer, and the network's embedding of the photo
-            passes = [keras_model, embedder(keras_model)]
-
-        # One graph for every batch size: an eager call of the two-output model took 13.3 ms
-        # for one photo, this 1.3 ms (AMD EPYC, 2026-12-07; bench/RESULTS.md).
-        @tf.function(input_signature=[tf.TensorSpec((None, SIZE, SIZE, 1), tf.float32)])
-        def forward(batch: tf.Tensor) -> list[tf.Tensor]:
-            outputs: list[tf.Tensor] = []
-            for model in passes:
-                result = model(batch, training=False)
-                outputs.extend(result if isinstance(result, list | tuple) else [result])
-            return outputs
-
-        self._graph = forward
+        self._graph = forward_graph(keras_model)
         self._batcher = Batcher(self._forward, max_batch)
 
     def _forward(self, batch: np.ndarray) -> Outputs:

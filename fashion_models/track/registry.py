@@ -28,8 +28,19 @@ from fashion_models.track.locks import lock_name, store_lock
 # of the servable model logged in that run (run/ passes serving's pyfunc).
 Packager = Callable[[str, str], str]
 
-# Run metrics copied onto the registered version, so the registry answers without the run.
-VERSION_METRICS = ("test_accuracy", "test_loss", "test_macro_f1", "final_val_accuracy")
+# Run metrics copied onto the registered version, so the registry answers without the run:
+# how good it is, and what it costs the shop to serve (serving/costs.py).
+VERSION_METRICS = (
+    "test_accuracy",
+    "test_loss",
+    "test_macro_f1",
+    "final_val_accuracy",
+    "serve_ms",
+    "serve_ms_p95",
+    "params",
+    "model_mb",
+    "mflops",
+)
 # Lineage tags of the run copied onto the version (run tag -> version tag).
 VERSION_LINEAGE = {"lineage.data_sha256": "data_sha256", "lineage.git_commit": "git_commit"}
 # How the model predicts, from the run's params (absent: the vocabulary's default), so the
@@ -95,6 +106,7 @@ class Candidate:
     model_uri: str
     test_accuracy: float
     tags: dict[str, str] = field(default_factory=dict)  # extra version tags
+    over_budget: str = ""  # why its model is over the study's budget ("": within it)
 
 
 def trial_candidate(study_name: str, trial: FrozenTrial) -> Candidate | None:
@@ -107,7 +119,7 @@ def trial_candidate(study_name: str, trial: FrozenTrial) -> Candidate | None:
         run_id=str(trial.user_attrs["mlflow_run_id"]),
         model_uri=str(trial.user_attrs["mlflow_model_uri"]),
         test_accuracy=float(trial.user_attrs["test_accuracy"]),
-        tags={"objective_value": f"{trial.value:.6f}"} if trial.value is not None else {},
+        tags={"objective_value": f"{trial.values[0]:.6f}"} if trial.values else {},
     )
 
 
@@ -120,7 +132,7 @@ def register_best(
     """Register the study's model (the best trial's, or `candidate`, e.g. a final retrain)
     once, and apply `registry.promote`: never; always (forced); if_better (the gated rule)."""
     if candidate is None:
-        best = best_completed_trial(study)
+        best = best_completed_trial(study, registry.choose)
         candidate = trial_candidate(study.study_name, best) if best is not None else None
     if candidate is None:
         return None
@@ -147,7 +159,7 @@ def promote(
     version = register(candidate, model_name, package)
     with store_lock(lock_name("alias", model_name, alias)):
         # Read under the lock: a holder that changed while we trained or registered counts.
-        moved, reason = decide(client, model_name, alias, version, candidate.test_accuracy, force)
+        moved, reason = decide(client, model_name, alias, version, candidate, force)
         if moved:
             client.set_registered_model_alias(model_name, alias, str(version.version))
     if moved and stage is not None:
@@ -211,10 +223,14 @@ def decide(
     model_name: str,
     alias: str,
     version: ModelVersion,
-    accuracy: float,
+    candidate: Candidate,
     force: bool,
 ) -> tuple[bool, str]:
-    """The one promotion rule: beat the holder's test accuracy, or be forced."""
+    """The one promotion rule: a model over the study's budget never takes the alias, forced
+    or not; any other must beat the holder's test accuracy, or be forced."""
+    accuracy = candidate.test_accuracy
+    if candidate.over_budget:
+        return False, f"{candidate.over_budget}: a model over the budget never takes @{alias}"
     try:
         holder = client.get_model_version_by_alias(model_name, alias)
     except MlflowException:

@@ -7,6 +7,7 @@ study's user attrs and created under a store lock, so exactly one run is ever ma
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import optuna
 from mlflow.tracking import MlflowClient
@@ -14,10 +15,14 @@ from optuna.trial import TrialState
 
 from fashion_models.config.sections import StudyConfig
 from fashion_models.search.queries import (
+    COST_ATTRS,
     STUDY_RUN_ATTR,
     best_completed_trial,
     counted_trials,
     counts_by_state,
+    grid_exhausted,
+    metric_value,
+    pareto_front,
 )
 from fashion_models.search.study_figures import study_figures
 from fashion_models.track.lineage import lineage_tags
@@ -82,18 +87,34 @@ def _refresh(
 ) -> list[str]:
     written = _log_figures(client, run_id, study, config)
     counts = counts_by_state(study)
-    for state in ("COMPLETE", "PRUNED", "FAIL"):
+    for state in ("COMPLETE", "PRUNED", "FAIL", *(("OVER_BUDGET",) if config.budget else ())):
         client.log_metric(run_id, f"trials_{state.lower()}", float(counts.get(state, 0)))
-    best = best_completed_trial(study)
-    if best is not None and best.value is not None:
-        client.log_metric(run_id, f"best_{config.study.metric}", float(best.value))
+    best = best_completed_trial(study, config.registry.choose)
+    if best is not None and best.values is not None:
+        client.log_metric(run_id, f"best_{config.study.metric}", float(best.values[0]))
         client.set_tag(run_id, "best_trial", str(best.number))
         client.set_tag(run_id, "best_trial_run_id", str(best.user_attrs.get("mlflow_run_id")))
         if "test_accuracy" in best.user_attrs:
             client.log_metric(run_id, "best_test_accuracy", float(best.user_attrs["test_accuracy"]))
-    done = counted_trials(study) >= config.study.n_trials
+    # A grid ends with its grid, short of n_trials where points were over the budget.
+    done = counted_trials(study) >= config.study.n_trials or grid_exhausted(study)
     client.update_run(run_id, status="FINISHED" if done else "RUNNING")
     return written
+
+
+def front_table(study: optuna.Study, config: StudyConfig) -> dict[str, list[Any]]:
+    """The Pareto front as columns (MLflow's table artifact, shown in the UI): each trial's
+    metric, test accuracy and costs, by trial number."""
+    front = pareto_front(study)
+    columns: dict[str, list[Any]] = {
+        "trial": [t.number for t in front],
+        config.study.metric: [metric_value(t) for t in front],
+        "test_accuracy": [t.user_attrs.get("test_accuracy") for t in front],
+    }
+    for name in COST_ATTRS:
+        columns[name] = [t.user_attrs.get(name) for t in front]
+    columns["run_id"] = [t.user_attrs.get("mlflow_run_id") for t in front]
+    return columns
 
 
 def _log_figures(
@@ -102,7 +123,10 @@ def _log_figures(
     written, skipped = [], []
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     layer_counts = [p.per_layer for p in config.search_space.params if p.per_layer]
-    for name, draw in study_figures(study, config.study.metric, layer_counts).items():
+    figures = study_figures(
+        study, config.study.metric, layer_counts, config.study.cost_objectives, config.budget
+    )
+    for name, draw in figures.items():
         if not complete:
             skipped.append(f"{name}: no complete trial yet")
             continue
@@ -123,6 +147,9 @@ def _log_figures(
             optuna.logging.set_verbosity(verbosity)
         client.log_figure(run_id, fig, f"study/{name}.png")
         written.append(f"study/{name}.png")
+    if config.study.multi_objective and complete:
+        client.log_table(run_id, front_table(study, config), "study/pareto_front.json")
+        written.append("study/pareto_front.json")
     note = "\n".join(skipped) or "all figures drawn"
     client.log_text(run_id, note + "\n", "study/figures_skipped.txt")
     return written

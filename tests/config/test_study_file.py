@@ -201,7 +201,7 @@ BAD_STUDIES = [
         """,
         "study.trials",
         4,
-        "unknown key (allowed: name, direction, metric, n_trials",
+        "unknown key (allowed: name, direction, metric, metrics, n_trials",
         id="unknown-key-in-study",
     ),
     pytest.param(
@@ -299,7 +299,7 @@ BAD_STUDIES = [
         """,
         "registry.name",
         4,
-        "unknown key (allowed: model_name, alias, promote)",
+        "unknown key (allowed: model_name, alias, promote, choose)",
         id="unknown-key-in-registry",
     ),
     pytest.param(
@@ -659,3 +659,120 @@ def test_bad_final_section_is_a_user_error(tmp_path: Path, final: str, message: 
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "store").exists()
+
+
+# --------------------------------------------------------------------------- budget
+
+
+@pytest.mark.parametrize(
+    ("budget", "key", "fragment"),
+    [
+        ("{latency_ms: 3}", "budget.latency_ms", "unknown key (allowed: serve_ms, params,"),
+        ("{serve_ms: 0}", "budget.serve_ms", "expected a finite maximum serve_ms > 0, found 0"),
+        ("{params: -5}", "budget.params", "expected a finite maximum params > 0, found -5"),
+        ("{mflops: .inf}", "budget.mflops", "found inf"),
+        ("{model_mb: true}", "budget.model_mb", "found True (boolean)"),
+        ("{model_mb: 2MB}", "budget.model_mb", "found '2MB'"),
+        ("[serve_ms]", "budget", "expected a mapping"),
+    ],
+)
+def test_a_bad_budget_is_a_config_error(
+    tmp_path: Path, budget: str, key: str, fragment: str
+) -> None:
+    path = write_study_text(tmp_path, MINIMAL_STUDY + f"budget: {budget}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert_config_error(info.value, path, key, 5, fragment)
+
+
+def test_a_budget_caps_each_cost_it_names(tmp_path: Path) -> None:
+    text = MINIMAL_STUDY + "budget: {serve_ms: 1.5, params: 200000}\n"
+    config = load_config(write_study_text(tmp_path, text), env=NO_ENV)
+    assert config.budget == {"serve_ms": 1.5, "params": 200000.0}
+    assert load_config(write_study_text(tmp_path, MINIMAL_STUDY), env=NO_ENV).budget == {}
+
+
+def test_a_bad_budget_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    path = write_study(tmp_path, extra="budget: {serve_ms: 0}")
+    result = cli("run", str(path))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {path}:10: budget.serve_ms: expected a finite maximum serve_ms > 0, found 0 "
+        "(integer)"
+    ]
+    assert not (tmp_path / "store").exists()
+
+
+# --------------------------------------------------------------------------- several objectives
+
+
+def test_metrics_make_a_multi_objective_study_pruned_by_pareto(tmp_path: Path) -> None:
+    text = MINIMAL_STUDY.replace("n_trials: 3", "n_trials: 3\n  metrics: [val_accuracy, serve_ms]")
+    config = load_config(write_study_text(tmp_path, text), env=NO_ENV)
+    assert config.study.objectives == ("val_accuracy", "serve_ms")
+    assert config.study.directions == ("maximize", "minimize")
+    assert config.study.multi_objective and config.pruner.type == "pareto"
+    single = load_config(write_study_text(tmp_path, MINIMAL_STUDY), env=NO_ENV)
+    assert not single.study.multi_objective and single.pruner.type == "median"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "fragment"),
+    [
+        (
+            "  metrics: [val_accuracy, latency]",
+            "study.metrics[1]",
+            "expected a serving cost, one of ['serve_ms', 'params', 'model_mb', 'mflops'], "
+            "found 'latency'",
+        ),
+        (
+            "  metrics: [serve_ms, val_accuracy]",
+            "study.metrics[0]",
+            "expected the metric trials are trained and pruned on first",
+        ),
+        ("  metrics: [val_loss, params, params]", "study.metrics[2]", "already an objective"),
+        ("  metrics: val_accuracy", "study.metrics", "expected a list"),
+        ("  metrics: [val_accuracy]\n  metric: val_accuracy", "study.metrics", "not both"),
+    ],
+)
+def test_a_metric_that_is_not_a_metric_is_a_config_error(
+    tmp_path: Path, extra: str, key: str, fragment: str
+) -> None:
+    path = write_study_text(tmp_path, MINIMAL_STUDY.replace("n_trials: 3", "n_trials: 3\n" + extra))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert info.value.key == key and fragment in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        (
+            "registry: {choose: {latency_ms: 2}}",
+            "registry.choose.latency_ms",
+            "unknown key (allowed: serve_ms, params, model_mb, mflops)",
+        ),
+        ("registry: {choose: {serve_ms: 0}}", "registry.choose.serve_ms", "> 0, found 0"),
+        ("pruner: pareto", "pruner.type", "pareto prunes a multi-objective study"),
+    ],
+)
+def test_a_bad_choice_or_pruner_is_a_config_error(
+    tmp_path: Path, text: str, key: str, fragment: str
+) -> None:
+    path = write_study_text(tmp_path, MINIMAL_STUDY + text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert info.value.key == key and fragment in info.value.message
+
+
+def test_optunas_pruners_are_refused_for_several_objectives(tmp_path: Path) -> None:
+    text = MINIMAL_STUDY.replace("n_trials: 3", "n_trials: 3\n  metrics: [val_accuracy, mflops]")
+    path = write_study_text(tmp_path, text + "pruner: {type: median}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=NO_ENV)
+    assert info.value.key == "pruner.type"
+    assert "prunes with pareto or none (Optuna's pruners need one objective)" in info.value.message
+    bad = write_study_text(tmp_path, text + "pruner: {type: pareto, n_warmup_steps: -1}\n")
+    result = cli("validate", str(bad))
+    assert result.exit_code == 2
+    assert "pruner.n_warmup_steps: expected an integer >= 0, found -1" in result.output
