@@ -20,6 +20,7 @@ from fashion_models.run.session import StudySession, study_splits
 from fashion_models.run.training_run import serving_costs, train_and_log
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.serving.costs import budget_reason
+from fashion_models.track.datasets import TEST, TRAINING, VALIDATION, dataset
 from fashion_models.track.locks import lock_name, store_lock
 from fashion_models.track.registry import Candidate
 from fashion_models.track.runs import live_run
@@ -127,9 +128,13 @@ def _retrain(
     with session.training_run(best.number, seed, params, kind="final", extra_params=extra) as run:
         # With train+validation the val_* numbers are on images seen in training: logged for
         # completeness, never used to choose anything.
+        inputs = [(TRAINING, dataset(*fit_on, TRAINING))]
+        if final.data == "train":  # validated on images it did not train on
+            inputs.append((VALIDATION, dataset(splits.x_val, splits.y_val, VALIDATION)))
+        inputs.append((TEST, dataset(splits.x_test, splits.y_test, TEST)))
         trained = train_and_log(
             run, config.search_space.model, params, seed, splits,
-            fit_on=fit_on, progress=echo, label="final",
+            fit_on=fit_on, progress=echo, label="final", inputs=inputs,
         )  # fmt: skip
         run.log_final({"train_images": float(len(fit_on[1]))})
         # Measured again on the model that will be registered, not taken from the trial.

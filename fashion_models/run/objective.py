@@ -135,6 +135,7 @@ class Objective:
             test_each_epoch=designed,
             progress=self.echo,
             label=f"trial {trial.number}",
+            inputs=self.session.datasets,
         )  # fmt: skip
         history = trained.fit.history
         if designed:  # every epoch's numbers, for the designed experiment's report

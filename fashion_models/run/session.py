@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import optuna
+from mlflow.data.numpy_dataset import NumpyDataset
 
 from fashion_models.config.sections import StudyConfig
 from fashion_models.config.stores import is_tracking_server
 from fashion_models.run.recovery import StaleTrialCallback
 from fashion_models.search.study import StudyHandle, open_study
 from fashion_models.track.access import check_tracking_access
+from fashion_models.track.datasets import split_datasets
 from fashion_models.track.experiment import connect, open_tracking
 from fashion_models.track.lineage import lineage_tags
 from fashion_models.track.study_run import PARENT_TAG, ensure_study_run
@@ -34,6 +37,12 @@ class StudySession:
     @property
     def study(self) -> optuna.Study:
         return self.handle.study
+
+    @cached_property
+    def datasets(self) -> list[tuple[str, NumpyDataset]]:
+        """The splits as MLflow datasets (context, dataset), digested once per process."""
+        assert self.splits is not None, "a session that runs trials holds its splits"
+        return list(split_datasets(self.splits).items())
 
     def training_run(
         self,

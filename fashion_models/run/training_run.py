@@ -9,9 +9,10 @@ from typing import Any
 
 import keras
 import numpy as np
+from mlflow.data.numpy_dataset import NumpyDataset
 
 from fashion_models.serving import costs
-from fashion_models.track import reports
+from fashion_models.track import datasets, reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.data import Splits
 from fashion_models.train.model import build, one_hot_labels, with_tta
@@ -50,6 +51,7 @@ def train_and_log(
     test_each_epoch: bool = False,
     progress: Callable[[str], None] | None = None,
     label: str = "",
+    inputs: Sequence[tuple[str, NumpyDataset]] = (),
 ) -> TrainedModel:
     """Train `model_type` with `params` on `fit_on` (default: the training split), validating
     on the validation split after each epoch, then evaluate and log everything. `epoch_metrics`
@@ -58,7 +60,9 @@ def train_and_log(
     logs its seconds; `test_each_epoch` (a designed experiment's report) its test metrics.
     `progress` gets one line per epoch, prefixed by `label`, when the run is long enough.
     Test-time augmentation (`tta`) wraps the trained model for its evaluation and for the
-    logged model, so every prediction made from it later is made the same way."""
+    logged model, so every prediction made from it later is made the same way. `inputs`
+    (context, MLflow dataset) are logged as the run's inputs: the data it saw."""
+    datasets.log_inputs(inputs)
     keras.backend.clear_session()
     # clear_session resets Keras' globals; progress bars (MLflow's signature check calls
     # predict) would drown the per-trial lines.

@@ -148,7 +148,10 @@ def _log_figures(
         client.log_figure(run_id, fig, f"study/{name}.png")
         written.append(f"study/{name}.png")
     if config.study.multi_objective and complete:
-        client.log_table(run_id, front_table(study, config), "study/pareto_front.json")
+        # MLflow's table format, written whole: log_table would append to the last refresh's.
+        columns = front_table(study, config)
+        rows = [list(row) for row in zip(*columns.values(), strict=True)]
+        client.log_dict(run_id, {"columns": list(columns), "data": rows}, "study/pareto_front.json")
         written.append("study/pareto_front.json")
     note = "\n".join(skipped) or "all figures drawn"
     client.log_text(run_id, note + "\n", "study/figures_skipped.txt")

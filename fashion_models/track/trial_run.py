@@ -36,6 +36,13 @@ def run_name(study_name: str, trial_number: int, kind: str = "trial") -> str:
     return f"{study_name}-trial-{trial_number}" if kind == "trial" else f"{study_name}-{kind}"
 
 
+def system_metrics() -> bool:
+    """Whether runs log MLflow's system metrics (CPU, memory, disk, network every 10 s, in a
+    thread of the run's process): on unless MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING says false.
+    Their cost on a trial is measured in bench/RESULTS.md."""
+    return os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true").lower() != "false"
+
+
 class EpochMetrics(HistoryRecorder):
     """Logs Keras' per-epoch logs (loss, accuracy, val_*) to the active run, step = epoch, and
     keeps them in memory (`history`, `last_epoch`) for the curves of a pruned trial."""
@@ -68,6 +75,7 @@ class TrialRun:
             experiment_id=experiment_id,
             run_name=run_name(study_name, trial_number, kind),
             tags=named,
+            log_system_metrics=system_metrics(),
         )
         self.run_id = self.run.info.run_id
         self.state = "FAIL"  # until told otherwise: a crash mid-trial is a failure

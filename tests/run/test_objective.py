@@ -105,3 +105,23 @@ def test_a_grid_trains_each_model_once(tmp_path: Path) -> None:
     assert len(trial_run_list(MlflowClient(), "tiny")) == 6
     status = cli("status", str(path))
     assert f"as #{skipped[0].user_attrs['duplicate_of']}" in status.output
+
+
+def test_trial_runs_log_system_metrics_unless_mlflow_is_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow samples every 10 s; a 1 s interval lets a tiny trial hold samples.
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
+    space = TINY_CNN.replace("epochs: {type: fixed, value: 1}", "epochs: {type: fixed, value: 3}")
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    on, _ = run_study_file(write_study(tmp_path / "on", n_trials=1, space=space))
+    metrics = MlflowClient().get_run(on.trials[0].user_attrs["mlflow_run_id"]).data.metrics
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(
+        metrics
+    )
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    off, _ = run_study_file(write_study(tmp_path / "off", n_trials=1, space=space))
+    metrics = MlflowClient().get_run(off.trials[0].user_attrs["mlflow_run_id"]).data.metrics
+    assert not [name for name in metrics if name.startswith("system/")]
