@@ -23,6 +23,7 @@ SAMPLERS: dict[str, str] = {  # name in the study file -> class in optuna.sample
     "gp": "GPSampler",
     "qmc": "QMCSampler",
     "grid": "GridSampler",
+    "nsgaii": "NSGAIISampler",  # a genetic algorithm, for multi-objective studies
 }
 REPLICATE = "replicate"  # the grid dimension of study.repeats: which seed of a grid point
 PRUNERS: dict[str, str] = {  # name in the study file -> class in optuna.pruners

@@ -51,6 +51,7 @@ def first_params(sampler: optuna.samplers.BaseSampler, config: StudyConfig) -> d
         # cmaes: see test_cmaes_sampler_proposes_values_inside_the_search_space
         ("qmc", optuna.samplers.QMCSampler),
         ("grid", optuna.samplers.GridSampler),
+        ("nsgaii", optuna.samplers.NSGAIISampler),
     ],
 )
 def test_samplers_build_seeded_from_the_study(tmp_path: Path, kind: str, cls: type) -> None:

@@ -404,7 +404,7 @@ BAD_STUDIES = [
         """,
         "sampler.type",
         4,
-        "expected one of ['tpe', 'random', 'cmaes', 'gp', 'qmc', 'grid']",
+        "expected one of ['tpe', 'random', 'cmaes', 'gp', 'qmc', 'grid', 'nsgaii']",
         id="sampler-type-unknown",
     ),
     pytest.param(
