@@ -8,31 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import tensorflow as tf
 
 from fashion_models.serving.preprocess import SIZE
-from fashion_models.train.model import classifier_of
+from fashion_models.train.model import answer_and_embedding
 
 
 def forward_graph(keras_model: Any, batch_size: int | None = None) -> Any:
     """A tf.function: images (batch_size or any, 28, 28, 1) float32 -> [probabilities,
     embeddings]. One graph for every batch size: an eager call of the two-output model took
-    13.3 ms for one photo, this 1.3 ms (AMD EPYC, 2026-12-07; bench/RESULTS.md)."""
-    network = classifier_of(keras_model)
-    embedding = network.layers[-2].output
-    if network is keras_model:  # no TTA: one model, two outputs, one pass
-        both = keras.Model(network.inputs[0], [network.layers[-1].output, embedding])
-        passes: list[Any] = [both]
-    else:  # TTA wraps the network: its answer, and the network's embedding of the photo
-        passes = [keras_model, keras.Model(network.inputs[0], embedding)]
+    13.3 ms for one photo, this 1.3 ms (AMD EPYC, 2026-12-07; bench/RESULTS.md). The network
+    runs once on the photo for both outputs (and once on its mirror with TTA): a separate
+    embedding pass cost a TTA model a third network pass per photo."""
+    model = answer_and_embedding(keras_model)
 
     @tf.function(input_signature=[tf.TensorSpec((batch_size, SIZE, SIZE, 1), tf.float32)])
     def forward(batch: tf.Tensor) -> list[tf.Tensor]:
-        outputs: list[tf.Tensor] = []
-        for model in passes:
-            result = model(batch, training=False)
-            outputs.extend(result if isinstance(result, list | tuple) else [result])
-        return outputs
+        return list(model(batch, training=False))
 
     return forward

@@ -108,6 +108,21 @@ class HorizontalFlip(keras.layers.Layer):
         return keras.ops.flip(images, axis=2)
 
 
+def answer_and_embedding(model: keras.Model) -> keras.Model:
+    """image -> [`model`'s class probabilities (test-time augmentation included), the
+    network's embedding of the image (its penultimate layer)], in one pass of the network on
+    the image (and one on its mirror, with TTA): what the shop computes for every photo. The
+    TTA wrapper's own mirror and mean layers are reused, so its answer is the model's own."""
+    network = classifier_of(model)
+    both = keras.Model(network.inputs[0], [network.layers[-1].output, network.layers[-2].output])
+    image = keras.Input(shape=INPUT_SHAPE, name="image")
+    probabilities, embedding = both(image)
+    if network is not model:
+        mirrored = network(model.get_layer("tta_flip")(image))
+        probabilities = model.get_layer("tta_mean")([probabilities, mirrored])
+    return keras.Model(image, [probabilities, embedding], name=f"{model.name}_and_embedding")
+
+
 def count_params(model_type: str, params: Mapping[str, Any]) -> int:
     """Build the model and return its number of weights."""
     return int(build(model_type, params).count_params())
