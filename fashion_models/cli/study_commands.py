@@ -159,7 +159,9 @@ def _validate(study_file: Path, samples: int) -> None:
     click.echo(f"{study_file}: valid")
     study, space = config.study, config.search_space
     click.echo(f"  study {study.name!r}: {study.n_trials} trials, {study.direction} {study.metric}")
-    click.echo(f"  search space {space.path} ({space.model}, {len(space.params)} params)")
+    click.echo(
+        f"  search space {space.path} ({', '.join(space.families)}, {len(space.params)} params)"
+    )
     click.echo(f"  sampler {sampler}, pruner {pruner}")
     click.echo(f"  storage {mask_url(config.storage)}; tracking {mask_url(config.tracking.uri)}")
     for i, (params, count) in enumerate(sample_configurations(config, samples)):

@@ -1,6 +1,8 @@
 """Search-space files -> validated parameter specs -> Optuna suggestions.
 
-A file names a model (cnn|mlp) and its params. Each param is
+A file names a model (cnn|mlp|resnet), or a list of them to search over (the `model` param,
+sampled first; each param is then sampled only for the families that take it), and its
+params. Each param is
 ``{type: int|float|categorical|fixed, low, high, step, log, choices, value, per_layer}``;
 ``per_layer: conv_layers`` samples ``filters_0 .. filters_{n-1}`` for the n layers that exist.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,25 +40,42 @@ _TYPES_BY_KIND = {
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+MODEL = "model"  # the param of a space over several families: which one a trial builds
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A validated search-space file."""
 
     path: Path
-    model: str
+    model: str  # the family; of a space over several, the first (model_of says which)
     params: tuple[ParamSpec, ...]
+    models: tuple[str, ...] = ()  # the families searched over (empty: `model` alone)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return self.models or (self.model,)
+
+    def model_of(self, params: Mapping[str, Any]) -> str:
+        """The family a configuration builds: its sampled `model`, else the space's one."""
+        return str(params.get(MODEL, self.model))
 
     def spec(self, name: str) -> ParamSpec | None:
         return next((p for p in self.params if p.name == name), None)
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
-        """Sample one configuration: shared params first, then per-layer params for the
-        layers that exist, so that absent layers never get a sampled value."""
+        """Sample one configuration: the family first (a space over several), then shared
+        params, then per-layer params for the layers that exist, so that absent layers (and
+        params of another family) never get a sampled value."""
         out: dict[str, Any] = {}
-        for p in self.params:
+        if self.models:
+            out[MODEL] = trial.suggest_categorical(MODEL, list(self.models))
+        family = self.model_of(out)
+        taken = [p for p in self.params if family in RULES[p.name].models]
+        for p in taken:
             if p.per_layer is None:
                 out[p.name] = p.suggest(trial, p.name)
-        for p in self.params:
+        for p in taken:
             if p.per_layer is not None:
                 for i in range(int(out[p.per_layer])):
                     out[f"{p.name}_{i}"] = p.suggest(trial, f"{p.name}_{i}", layer=i)
@@ -63,7 +83,7 @@ class SearchSpace:
 
     def grid(self) -> dict[str, list[Any]]:
         """The search space as GridSampler wants it (per-layer params up to the most layers)."""
-        out: dict[str, list[Any]] = {}
+        out: dict[str, list[Any]] = {MODEL: list(self.models)} if self.models else {}
         for p in self.params:
             if p.type == "fixed":
                 continue
@@ -92,29 +112,36 @@ def load_search_space(path: str | Path) -> SearchSpace:
             ("description",), f"expected text, found {describe(doc.data['description'])}"
         )
     model = doc.data.get("model")
-    if model not in MODEL_TYPES:
-        raise doc.error(("model",), f"expected one of {list(MODEL_TYPES)}, found {describe(model)}")
+    if isinstance(model, list) and len(model) == 1:
+        model = model[0]
+    models = tuple(model) if isinstance(model, list) else ()
+    for index, family in enumerate(models or (model,)):
+        if family not in MODEL_TYPES:
+            where: KeyPath = ("model", index) if models else ("model",)
+            raise doc.error(where, f"expected one of {list(MODEL_TYPES)}, found {describe(family)}")
+    if len(set(models)) != len(models):
+        raise doc.error(("model",), f"expected distinct families, found {model}")
     raw = doc.data.get("params")
     if not isinstance(raw, dict) or not raw:
         raise doc.error(
             ("params",), f"expected a non-empty mapping of params, found {describe(raw)}"
         )
-    specs = tuple(_load_param(doc, model, name, spec) for name, spec in raw.items())
+    specs = tuple(_load_param(doc, models or (model,), name, spec) for name, spec in raw.items())
     by_name = {s.name: s for s in specs}
     for s in specs:
         if s.per_layer is not None:
             _check_layer_count(doc, s, by_name.get(s.per_layer))
-    return SearchSpace(Path(path), model, specs)
+    return SearchSpace(Path(path), str(models[0] if models else model), specs, models)
 
 
-def _load_param(doc: YamlDocument, model: str, name: str, raw: Any) -> ParamSpec:
+def _load_param(doc: YamlDocument, models: tuple[str, ...], name: str, raw: Any) -> ParamSpec:
     key: KeyPath = ("params", name)
     rule = RULES.get(name)
     if rule is None:
         known = ", ".join(RULES)
         raise doc.error(key, f"unknown parameter (known: {known})")
-    if model not in rule.models:
-        raise doc.error(key, f"not a parameter of a {model} model")
+    if not set(models) & set(rule.models):
+        raise doc.error(key, f"not a parameter of a {' or '.join(models)} model")
     if not isinstance(raw, dict):
         raise doc.error(key, f"expected a mapping with a type key, found {describe(raw)}")
     kind = raw.get("type")

@@ -133,12 +133,12 @@ def _retrain(
             inputs.append((VALIDATION, dataset(splits.x_val, splits.y_val, VALIDATION)))
         inputs.append((TEST, dataset(splits.x_test, splits.y_test, TEST)))
         trained = train_and_log(
-            run, config.search_space.model, params, seed, splits,
+            run, config.search_space.model_of(params), params, seed, splits,
             fit_on=fit_on, progress=echo, label="final", inputs=inputs,
         )  # fmt: skip
         run.log_final({"train_images": float(len(fit_on[1]))})
         # Measured again on the model that will be registered, not taken from the trial.
-        costs = serving_costs(config.search_space.model, params).as_dict()
+        costs = serving_costs(config.search_space.model_of(params), params).as_dict()
         run.log_final(costs)
         run.mark("COMPLETE")
     return {

@@ -102,7 +102,7 @@ class Objective:
         tell the sampler how far over or under each maximum it is (Optuna's constraints: a
         value <= 0 is within), and end a model over the budget here, untrained."""
         config = self.session.config
-        measured = serving_costs(config.search_space.model, params).as_dict()
+        measured = serving_costs(config.search_space.model_of(params), params).as_dict()
         run.log_final(measured)
         for name, value in measured.items():
             trial.set_user_attr(name, value)
@@ -129,7 +129,7 @@ class Objective:
         metric = config.study.metric
         designed = config.design is not None
         trained = train_and_log(
-            run, config.search_space.model, params, seed, splits,
+            run, config.search_space.model_of(params), params, seed, splits,
             epoch_metrics=epochs,
             callbacks=[self._pruning(trial, costs)],
             test_each_epoch=designed,

@@ -19,7 +19,7 @@ def sample_configurations(config: StudyConfig, count: int) -> list[tuple[dict[st
     for _ in range(count):
         params = config.search_space.suggest(study.ask())
         try:
-            size = f"{count_params(config.search_space.model, params):,} parameters"
+            size = f"{count_params(config.search_space.model_of(params), params):,} parameters"
         except ArchitectureError as exc:
             size = f"cannot be built: {exc}"
         out.append((params, size))

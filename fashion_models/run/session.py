@@ -62,7 +62,8 @@ class StudySession:
             **lineage_tags(),
             **device_tags(),
         }
-        logged = {"model": self.config.search_space.model, **(extra_params or {}), **params}
+        logged = {"model": self.config.search_space.model_of(params), **(extra_params or {})}
+        logged.update(params)
         return TrialRun(
             self.experiment_id, self.study.study_name, trial_number, tags, kind=kind, params=logged
         )

@@ -64,7 +64,7 @@ def _study_params(config: StudyConfig) -> dict[str, str]:
         "sampler": f"{config.sampler.type}({kwargs(config.sampler)})",
         "pruner": f"{config.pruner.type}({kwargs(config.pruner)})",
         "search_space": config.search_space.path.name,
-        "model": config.search_space.model,
+        "model": ",".join(config.search_space.families),
         "train_size": str(config.data.train_size or "all"),
         "validation_split": str(config.data.validation_split),
         "test_size": str(config.data.test_size or "all"),

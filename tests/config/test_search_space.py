@@ -1147,3 +1147,63 @@ def test_seed_spaces_give_the_seed_notebooks_exactly() -> None:
     params = mlp.suggest(FixedTrial({}))
     assert (params["dense_units_0"], params["dense_units_1"]) == (128, 64)
     assert (params["dropout_0"], params["dropout_1"]) == (0.5, 0.0)
+
+
+# --------------------------------------------------------------------------- several families
+
+FAMILIES = """
+model: [cnn, resnet]
+params:
+  conv_layers: {type: int, low: 1, high: 2}
+  filters: {type: categorical, choices: [8, 16], per_layer: conv_layers}
+  stages: {type: int, low: 1, high: 3}
+  width: {type: categorical, choices: [8, 16]}
+  dense_units: {type: categorical, choices: [16, 32]}
+  tta: {type: categorical, choices: [none, flip]}
+"""
+
+
+def test_a_space_over_families_samples_the_family_first_and_only_its_params(
+    tmp_path: Path,
+) -> None:
+    space = load_search_space(write_yaml(tmp_path, FAMILIES))
+    assert space.families == ("cnn", "resnet")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(12):
+        params = space.suggest(study.ask())
+        family = space.model_of(params)
+        seen.add(family)
+        # Each configuration holds its family's params and the shared ones, nothing else.
+        own = {"cnn": {"conv_layers", "filters_0"}, "resnet": {"stages", "width"}}[family]
+        other = {"cnn": {"stages", "width"}, "resnet": {"conv_layers", "filters_0"}}[family]
+        assert own <= set(params) and not other & set(params)
+        assert {"model", "dense_units", "tta"} <= set(params)
+    assert seen == {"cnn", "resnet"}
+    assert space.grid()["model"] == ["cnn", "resnet"]
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "fragment"),
+    [
+        ("[cnn, vit]", "model[1]", "expected one of ['cnn', 'mlp', 'resnet'], found 'vit'"),
+        ("[cnn, cnn]", "model", "expected distinct families"),
+        ("[mlp, resnet]", "params.conv_layers", "not a parameter of a mlp or resnet model"),
+    ],
+)
+def test_a_bad_family_list_is_a_config_error(
+    tmp_path: Path, model: str, key: str, fragment: str
+) -> None:
+    path = write_yaml(tmp_path, FAMILIES.replace("[cnn, resnet]", model))
+    with pytest.raises(ConfigError) as info:
+        load_search_space(path)
+    assert info.value.key == key and fragment in info.value.message
+
+
+def test_a_one_family_list_is_that_family(tmp_path: Path) -> None:
+    text = FAMILIES.replace("[cnn, resnet]", "[cnn]").replace(
+        "  stages: {type: int, low: 1, high: 3}\n  width: {type: categorical, choices: [8, 16]}\n",
+        "",
+    )
+    space = load_search_space(write_yaml(tmp_path, text))
+    assert space.model == "cnn" and space.families == ("cnn",) and not space.models

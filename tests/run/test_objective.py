@@ -125,3 +125,34 @@ def test_trial_runs_log_system_metrics_unless_mlflow_is_told_not_to(
     off, _ = run_study_file(write_study(tmp_path / "off", n_trials=1, space=space))
     metrics = MlflowClient().get_run(off.trials[0].user_attrs["mlflow_run_id"]).data.metrics
     assert not [name for name in metrics if name.startswith("system/")]
+
+
+def test_a_study_over_two_families_trains_and_logs_each_trials_own(tmp_path: Path) -> None:
+    space = """
+model: [mlp, cnn]
+params:
+  conv_layers: {type: fixed, value: 1}
+  filters: {type: fixed, value: 8}
+  pooling: {type: fixed, value: max}
+  dense_layers: {type: fixed, value: 1}
+  dense_units: {type: fixed, value: 16}
+  epochs: {type: fixed, value: 1}
+"""
+    path = write_study(tmp_path, space=space, sampler="{type: grid}", extra="final: {epochs: 1}")
+    study, promotion = run_study_file(path)
+    by_family = {t.params["model"]: t for t in study.trials}
+    assert set(by_family) == {"mlp", "cnn"}
+    # 784x16 + 16x10 weights and biases for the MLP; one 8-filter conv and pooling first for
+    # the CNN (13x13x8 = 1,352 features into the same head).
+    assert by_family["mlp"].user_attrs["params"] == 784 * 16 + 16 + 16 * 10 + 10
+    assert by_family["cnn"].user_attrs["params"] == 80 + 1352 * 16 + 16 + 170
+    for family, trial in by_family.items():
+        run = MlflowClient().get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.data.params["model"] == family
+    assert promotion is not None
+    final = MlflowClient().get_run(
+        MlflowClient().get_model_version(promotion.model_name, promotion.version).run_id
+    )
+    best = study.trials[promotion.trial]
+    assert final.data.params["model"] == best.params["model"]
+    assert final.data.metrics["params"] == best.user_attrs["params"]
