@@ -155,15 +155,23 @@ def _validate(study_file: Path, samples: int) -> None:
     from fashion_models.run.samples import sample_configurations
 
     config = _load(study_file)
-    sampler, pruner = SAMPLERS[config.sampler.type], PRUNERS[config.pruner.type]
+    sampler = SAMPLERS[config.sampler.type]
+    pruner = PRUNERS.get(config.pruner.type, config.pruner.type)  # pareto: our own
     click.echo(f"{study_file}: valid")
     study, space = config.study, config.search_space
-    click.echo(f"  study {study.name!r}: {study.n_trials} trials, {study.direction} {study.metric}")
+    goal = f"{study.direction} {study.metric}"
+    if study.multi_objective:
+        goal = f"Pareto front of {study.metric} ({study.direction}) and " + ", ".join(
+            f"{cost} (minimize)" for cost in study.cost_objectives
+        )
+    click.echo(f"  study {study.name!r}: {study.n_trials} trials, {goal}")
     click.echo(
         f"  search space {space.path} ({', '.join(space.families)}, {len(space.params)} params)"
     )
     click.echo(f"  sampler {sampler}, pruner {pruner}")
     click.echo(f"  storage {mask_url(config.storage)}; tracking {mask_url(config.tracking.uri)}")
+    if config.budget:
+        click.echo("  budget " + ", ".join(f"{k} <= {v:g}" for k, v in config.budget.items()))
     for i, (params, count) in enumerate(sample_configurations(config, samples)):
         click.echo(f"  sample {i + 1}: {count}  {params}")
 

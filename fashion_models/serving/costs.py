@@ -111,7 +111,13 @@ def _float_ops(graph: tf.Graph) -> int:
     """TensorFlow's own count (tf.profiler's float_operation) over the frozen graph."""
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    return int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)
+    logger = tf.get_logger()  # the profiler warns that it is a TensorFlow 1 API, every call
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        return int(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)
+    finally:
+        logger.setLevel(level)
 
 
 def _saved_bytes(keras_model: Any) -> int:

@@ -54,7 +54,8 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
     return run_side_by_side(commands)
 
 
-SAMPLE_LINE = re.compile(r"^  sample (\d+): ([\d,]+) parameters  (\{.*\})$")
+# `sample 1: 599,754 parameters, 0.54 ms a photo, 12.2 MFLOPs, 2.4 MB  {...}`
+SAMPLE_LINE = re.compile(r"^  sample (\d+): ([\d,]+) parameters, [^{]* MB  (\{.*\})$")
 
 
 def sample_lines(stdout: str) -> list[tuple[int, dict[str, object]]]:
@@ -221,3 +222,23 @@ def test_no_password_is_printed_or_stored(tmp_path: Path, secret_database: str) 
     assert any(p.name == "mlflow.db" for p in written)
     for file in written:
         assert PLANTED.encode() not in file.read_bytes(), file
+
+
+def test_validate_shows_the_front_the_budget_and_each_samples_costs(tmp_path: Path) -> None:
+    path = write_study(tmp_path, pruner="{type: pareto}", extra="budget: {params: 5000}")
+    path.write_text(
+        path.read_text().replace("study: {", "study: {metrics: [val_accuracy, serve_ms], ")
+    )
+    result = cli("validate", str(path), "--samples", "4")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "Pareto front of val_accuracy (maximize) and serve_ms (minimize)" in lines[1]
+    assert "pruner pareto" in result.output
+    assert "  budget params <= 5000" in lines
+    samples = [line for line in lines if line.startswith("  sample ")]
+    assert len(samples) == 4
+    for line in samples:
+        count = int(line.split(": ")[1].split(" parameters")[0].replace(",", ""))
+        verdict = "within budget" if count <= 5000 else f"over budget: params {count} > 5000"
+        assert f"; {verdict}  {{" in line
+    assert not (tmp_path / "store").exists()
