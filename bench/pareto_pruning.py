@@ -94,7 +94,7 @@ def main() -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "space.yaml").write_text(textwrap.dedent(SPACE))
-    runs = {"pareto": "{type: pareto, n_startup_trials: 2}", "none": "{type: none}"}
+    runs = {"pareto": "{type: pareto}", "none": "{type: none}"}
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     procs, started = {}, time.monotonic()
     for name, pruner in runs.items():

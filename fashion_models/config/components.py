@@ -106,10 +106,10 @@ def pareto_pruning(config: StudyConfig) -> ParetoPruning | None:
     settings: ParetoPruning = _construct(
         config, ParetoPruning, dict(config.pruner.kwargs), config.pruner
     )
-    for name in ("n_startup_trials", "n_warmup_steps"):
-        if getattr(settings, name) < 0:
+    for name, least in (("n_startup_trials", 0), ("n_warmup_steps", 0), ("n_min_trials", 1)):
+        if getattr(settings, name) < least:
             raise config.error(
-                f"pruner.{name}", f"expected an integer >= 0, found {getattr(settings, name)}"
+                f"pruner.{name}", f"expected an integer >= {least}, found {getattr(settings, name)}"
             )
     return settings
 

@@ -60,11 +60,12 @@ class ComponentSection:
 @dataclass(frozen=True)
 class ParetoPruning:
     """`pruner: pareto`, for a multi-objective study (Optuna's pruners need one objective):
-    a trial stops at an epoch where a complete trial that costs no more on any cost objective
-    was more accurate at the same epoch (search/pareto_pruning.py)."""
+    a trial stops at an epoch where it is behind the median, at the same epoch, of the
+    complete trials that cost no more on every cost objective (search/pareto_pruning.py)."""
 
     n_startup_trials: int = 2  # complete trials before any trial is pruned
-    n_warmup_steps: int = 0  # epochs (0-based) before which no trial is pruned
+    n_warmup_steps: int = 1  # epochs (0-based) before which no trial is pruned
+    n_min_trials: int = 2  # cheaper-or-equal complete trials needed to compare with
 
 
 @dataclass(frozen=True)

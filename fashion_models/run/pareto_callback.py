@@ -1,6 +1,6 @@
 """The Keras side of pruning a multi-objective study (search/pareto_pruning.py): after each
-epoch, keep the trial's metric on the trial and stop it when a complete trial that costs no
-more was more accurate at the same epoch."""
+epoch, keep the trial's metric on the trial and stop it when it is behind the complete trials
+that cost no more (their median) at the same epoch."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from fashion_models.search.pareto_pruning import INTERMEDIATE, PRUNED_BY, domina
 
 
 class ParetoPruningCallback(keras.callbacks.Callback):
-    """Records `monitor` per epoch (user attr INTERMEDIATE, since Trial.report refuses a
+    """Records the metric per epoch (user attr INTERMEDIATE, since Trial.report refuses a
     multi-objective study) and, with `settings` (pruner: pareto; None: pruner none), raises
-    optuna.TrialPruned when a cheaper-or-equal complete trial was ahead at this epoch."""
+    optuna.TrialPruned when the trial is behind the median of the cheaper-or-equal complete
+    trials at this epoch."""
 
     def __init__(
         self,
@@ -47,4 +48,7 @@ class ParetoPruningCallback(keras.callbacks.Callback):
         )
         if by is not None:
             self.trial.set_user_attr(PRUNED_BY, by)
-            raise optuna.TrialPruned(f"trial {by} costs no more and was ahead at epoch {epoch}")
+            raise optuna.TrialPruned(
+                f"behind the median of the trials that cost no more at epoch {epoch} "
+                f"(trial {by} among them)"
+            )

@@ -1,17 +1,20 @@
 """Pruning a multi-objective study, which Optuna refuses (`Trial.report` raises there): a trial
-stops at an epoch where a complete trial that costs no more, on every cost the study
-minimizes, was more accurate at the same epoch.
+stops at an epoch where it is behind the median, at the same epoch, of the complete trials
+that cost no more on every cost the study minimizes (at least `n_min_trials` of them).
 
-Such a trial can still reach the Pareto front only by overtaking, in its remaining epochs, a
-model at least as cheap that was ahead of it at the same point of the same budget: the rule
-the median pruner applies to one objective (compare at the same step), with "the median"
-replaced by "one that costs no more". A trial's per-epoch metric is kept in its user attrs
-(INTERMEDIATE), where the other workers read it.
+It is Optuna's median rule (compare at the same step of the same budget) among the trials
+that could make this one pointless: a model at least as cheap that is usually ahead at this
+point. Its first design, pruning when any one cheaper complete trial was ahead, stopped 22 of
+24 trials on bench/pareto_pruning.py and lost the most accurate model of the front (its
+curve crossed the cheapest model's after epoch 1): one cheap, early-fast trial pruned
+everything. A trial's per-epoch metric is kept in its user attrs (INTERMEDIATE), where the
+other workers read it.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 
 import optuna
@@ -32,9 +35,8 @@ def dominating_trial(
     cost_names: Sequence[str],
     settings: ParetoPruning,
 ) -> int | None:
-    """The earliest complete trial that prunes trial `number` (its metric `value` at `epoch`,
-    its `costs`), or None: one that costs no more on each of `cost_names` and whose metric at
-    the same epoch was better."""
+    """The earliest of the cheaper-or-equal complete trials ahead of trial `number` at `epoch`
+    when it is behind their median there (the trial to name as the reason), else None."""
     if epoch < settings.n_warmup_steps or math.isnan(value):  # NaN: training's own check
         return None
     complete = [
@@ -45,12 +47,17 @@ def dominating_trial(
     if len(complete) < settings.n_startup_trials:
         return None
     maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    cheaper: list[tuple[int, float]] = []
     for trial in sorted(complete, key=lambda t: t.number):
         theirs = trial.user_attrs.get(INTERMEDIATE, {}).get(str(epoch))
-        if theirs is None:
-            continue
-        cheap = all(trial.user_attrs.get(name, math.inf) <= costs[name] for name in cost_names)
-        better = theirs > value if maximize else theirs < value
-        if cheap and better:
-            return trial.number
-    return None
+        if theirs is not None and all(
+            trial.user_attrs.get(name, math.inf) <= costs[name] for name in cost_names
+        ):
+            cheaper.append((trial.number, float(theirs)))
+    if len(cheaper) < settings.n_min_trials:
+        return None
+    median = statistics.median(v for _, v in cheaper)
+    behind = value < median if maximize else value > median
+    if not behind:
+        return None
+    return next(n for n, v in cheaper if (v > value if maximize else v < value))

@@ -85,7 +85,7 @@ def progress_printer(config: StudyConfig, echo: Callable[[str], None]) -> Callab
         elif trial.state == TrialState.PRUNED:
             value = f"pruned at epoch {pruned_at(trial)}"
             if PRUNED_BY in trial.user_attrs:  # a multi-objective study's own pruning
-                value += f" (trial {trial.user_attrs[PRUNED_BY]} costs no more, was ahead)"
+                value += f" (behind trials as cheap, e.g. trial {trial.user_attrs[PRUNED_BY]})"
         elif trial.state == TrialState.FAIL:
             value = str(trial.user_attrs.get("fail_reason", "failed"))
         leader = best_completed_trial(study, config.registry.choose)

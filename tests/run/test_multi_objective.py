@@ -37,7 +37,7 @@ def _study(tmp_path: Path, space: str, n_trials: int, registry: str = "") -> Pat
         tmp_path,
         space=space,
         n_trials=n_trials,
-        pruner="{type: pareto, n_startup_trials: 1}",
+        pruner="{type: pareto, n_startup_trials: 1, n_warmup_steps: 0, n_min_trials: 1}",
         registry="{model_name: tiny-model, promote: always" + registry + "}",
     )
 
