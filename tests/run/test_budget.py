@@ -84,6 +84,16 @@ def test_a_model_over_the_budget_is_never_trained_and_the_version_carries_its_co
     assert not MlflowClient().list_artifacts(over_run.info.run_id)
     assert over.last_step is None
 
+    # The MLflow UI sorts the run table by any of them, as search_runs does.
+    experiment = over_run.info.experiment_id
+    for cost in COSTS:
+        runs = MlflowClient().search_runs(
+            [experiment], f"metrics.{cost} > 0", order_by=[f"metrics.{cost} ASC"]
+        )
+        assert len(runs) == 3  # the two trials and the final retrain
+        values = [r.data.metrics[cost] for r in runs]
+        assert values == sorted(values)
+
     # The final retrain was measured again; the registered version carries its costs.
     assert promotion is not None and promotion.promoted
     client = MlflowClient()
