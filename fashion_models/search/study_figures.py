@@ -20,6 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.canvas import new_figure
+from fashion_models.search.pareto_pruning import INTERMEDIATE
 from fashion_models.search.queries import COUNTED_STATES, OVER_BUDGET, pareto_front
 
 StudyFigure = Callable[[optuna.Study], Figure]
@@ -55,10 +56,13 @@ def optimization_history(study: optuna.Study, target_name: str) -> Figure:
 
 def param_importances(study: optuna.Study) -> Figure:
     """Optuna's hyperparameter importances (fANOVA by default) as horizontal bars."""
-    # On the metric (the first value): a multi-objective study's costs follow it.
-    importances = optuna.importance.get_param_importances(
-        study, target=lambda t: float(t.values[0])
-    )
+    # A multi-objective study: on the metric (its first value), as a value to minimize
+    # (Optuna's evaluator then reads it as it reads a one-objective study's direction).
+    target = None
+    if len(study.directions) > 1:
+        sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
+        target = lambda t: sign * float(t.values[0])  # noqa: E731
+    importances = optuna.importance.get_param_importances(study, target=target)
     if not importances:
         raise ValueError("no param varies across the complete trials")
     names = list(importances)[::-1]  # the most important on top
@@ -72,19 +76,30 @@ def param_importances(study: optuna.Study) -> Figure:
     return fig
 
 
+def _curve(trial: FrozenTrial) -> dict[int, float]:
+    """The trial's metric per step: its reports, or (a multi-objective study, where Optuna
+    takes none) the per-epoch values it kept in its user attrs."""
+    if trial.intermediate_values:
+        return dict(trial.intermediate_values)
+    kept = trial.user_attrs.get(INTERMEDIATE, {})
+    return {int(step): float(value) for step, value in kept.items()}
+
+
 def intermediate_values(study: optuna.Study) -> Figure:
     """The value each trial reported at each step (epoch): where the pruner stopped which."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
+    curves = {t.number: _curve(t) for t in study.get_trials(deepcopy=False)}
+    trials = [t for t in study.get_trials(deepcopy=False) if curves[t.number]]
     if not trials:
         raise ValueError("no trial has reported an intermediate value yet")
     fig = new_figure(8, 6)
     ax = fig.add_subplot()
     for trial in trials:
-        steps = sorted(trial.intermediate_values)
+        curve = curves[trial.number]
+        steps = sorted(curve)
         style = "-" if trial.state == TrialState.COMPLETE else ":"
         ax.plot(
             steps,
-            [trial.intermediate_values[s] for s in steps],
+            [curve[s] for s in steps],
             style,
             marker="o",
             markersize=3,

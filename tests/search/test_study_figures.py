@@ -91,3 +91,50 @@ def test_only_sampled_params_are_plotted() -> None:
         "conv_layers",
         "epochs",
     ]
+
+
+def test_a_multi_objective_study_draws_its_front_and_its_kept_curves() -> None:
+    from optuna.trial import TrialState, create_trial
+
+    from fashion_models.search.pareto_pruning import INTERMEDIATE
+    from fashion_models.search.queries import OVER_BUDGET
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    rows = [(0.80, 1.0, "COMPLETE"), (0.85, 2.0, "COMPLETE"), (0.82, 3.0, "COMPLETE")]
+    for accuracy, ms, state in rows:
+        curve = {"0": accuracy - 0.1, "1": accuracy}
+        study.add_trial(
+            create_trial(
+                state=TrialState[state],
+                values=[accuracy, ms],
+                user_attrs={INTERMEDIATE: curve, "serve_ms": ms},
+            )
+        )
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            user_attrs={INTERMEDIATE: {"0": 0.5}, "serve_ms": 2.5},
+        )
+    )
+    study.add_trial(
+        create_trial(
+            state=TrialState.PRUNED,
+            user_attrs={OVER_BUDGET: "over budget: serve_ms 9 > 4", "serve_ms": 9.0},
+        )
+    )
+    figures = study_figures.study_figures(study, "val_accuracy", [], ["serve_ms"], {"serve_ms": 4})
+    assert "pareto_front" in figures
+    front = figures["pareto_front"]()
+    assert _png(front).startswith(b"\x89PNG")
+    ax = front.axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == [
+        "complete",
+        "Pareto front",
+        "over budget, not trained (1)",
+        "budget serve_ms",
+    ]
+    # The front: trials 0 and 1 (trial 2 is slower than 1 and less accurate).
+    assert sorted(map(tuple, ax.collections[1].get_offsets().tolist())) == [(1.0, 0.8), (2.0, 0.85)]
+    # Every trial that kept a curve has its line, the pruned one included.
+    assert len(figures["intermediate_values"]().axes[0].lines) == 4
