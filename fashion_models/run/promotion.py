@@ -8,8 +8,9 @@ from dataclasses import replace
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from fashion_models.config.secrets import mask_url
 from fashion_models.config.sections import StudyConfig
-from fashion_models.errors import ArgumentError
+from fashion_models.errors import ArgumentError, FatalError
 from fashion_models.run.final import recorded_final
 from fashion_models.search.queries import best_completed_trial
 from fashion_models.search.study import load_existing_study
@@ -23,6 +24,7 @@ from fashion_models.track.registry import (
     register_best,
     trial_candidate,
 )
+from fashion_models.track.runs import live_run
 
 
 def register_study_model(
@@ -33,7 +35,21 @@ def register_study_model(
     if candidate is None:
         best = best_completed_trial(study, config.registry.choose)
         candidate = _within_budget(config, best) if best is not None else None
+    if candidate is not None:
+        _check_in_this_store(config, candidate)
     return register_best(study, config.registry, log_serving_model, candidate)
+
+
+def _check_in_this_store(config: StudyConfig, candidate: Candidate) -> None:
+    """A study continued from another checkout or tracking store holds trials whose runs (and
+    models) are not in this one: say so in one line rather than fail inside MLflow."""
+    if live_run(candidate.run_id) is None:
+        raise FatalError(
+            f"trial {candidate.trial}'s MLflow run {candidate.run_id} is not in the tracking "
+            f"store {mask_url(config.tracking.uri)} (the trial ran with another one): its "
+            "model cannot be registered from here; finish the study with the store it ran "
+            "with, or promote a trial of this store with `optuna-run promote --trial N`"
+        )
 
 
 def promote_study_model(
@@ -49,6 +65,7 @@ def promote_study_model(
     study = load_existing_study(config)
     candidate = _candidate(config, study, trial_number)
     connect(config.tracking.uri)
+    _check_in_this_store(config, candidate)
     name = config.registry.model_name
     return promote(candidate, name, alias, log_serving_model, force=force, stage=stage)
 

@@ -60,3 +60,27 @@ def test_study_trains_tracks_and_registers(tmp_path: Path) -> None:
     info = mlflow.models.get_model_info("models:/tiny-model@champion")
     assert info.signature is not None
     assert info.saved_input_example_info is not None
+
+
+def test_finishing_with_another_tracking_store_says_the_trials_runs_are_not_there(
+    tmp_path: Path,
+) -> None:
+    from fashion_models.config.study_file import load_config
+    from fashion_models.errors import FatalError
+    from fashion_models.run.runner import finish_existing
+
+    path = write_study(tmp_path, n_trials=1)
+    study, promotion = run_study_file(path)
+    assert promotion is not None
+    # The same study continued from a checkout with an empty tracking store of its own.
+    elsewhere = f"sqlite:///{tmp_path}/elsewhere/mlflow.db"
+    (tmp_path / "elsewhere").mkdir()
+    config = load_config(path, env={"MLFLOW_TRACKING_URI": elsewhere})
+    with pytest.raises(FatalError) as info:
+        finish_existing(config, echo=lambda _: None)
+    message = str(info.value)
+    run_id = study.trials[0].user_attrs["mlflow_run_id"]
+    assert message.startswith(f"trial 0's MLflow run {run_id} is not in the tracking store ")
+    assert "promote a trial of this store" in message and "\n" not in message
+    mlflow.set_tracking_uri(elsewhere)
+    assert not MlflowClient().search_registered_models()
