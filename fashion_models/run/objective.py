@@ -17,7 +17,7 @@ from fashion_models.run.session import StudySession
 from fashion_models.run.training_run import serving_costs, train_and_log
 from fashion_models.search.queries import DUPLICATE_OF, OVER_BUDGET, duplicate_of
 from fashion_models.search.signals import interruptible, raise_if_interrupted
-from fashion_models.serving.costs import budget_reason
+from fashion_models.serving.costs import budget_reason, constraints
 from fashion_models.track import reports
 from fashion_models.track.lineage import git_commit
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
@@ -106,8 +106,8 @@ class Objective:
         run.log_final(measured)
         for name, value in measured.items():
             trial.set_user_attr(name, value)
-        for name, most in config.budget.items():
-            trial.set_constraint(name, measured[name] / most - 1.0)
+        for name, value in constraints(measured, config.budget).items():
+            trial.set_constraint(name, value)
         reason = budget_reason(measured, config.budget)
         if reason:
             trial.set_user_attr(OVER_BUDGET, reason)

@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from fashion_models.config.sections import ParetoPruning
+from fashion_models.search.queries import maximizes_metric
 
 INTERMEDIATE = "intermediate_values"  # user attr: {"epoch": metric} of a multi-objective trial
 PRUNED_BY = "pruned_by"  # user attr: the complete trial that pruned this one
@@ -46,7 +47,7 @@ def dominating_trial(
     ]
     if len(complete) < settings.n_startup_trials:
         return None
-    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    maximize = maximizes_metric(study)
     cheaper: list[tuple[int, float]] = []
     for trial in sorted(complete, key=lambda t: t.number):
         theirs = trial.user_attrs.get(INTERMEDIATE, {}).get(str(epoch))

@@ -16,12 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import optuna
 from matplotlib.figure import Figure
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.canvas import new_figure
 from fashion_models.search.pareto_pruning import INTERMEDIATE
-from fashion_models.search.queries import COUNTED_STATES, OVER_BUDGET, pareto_front
+from fashion_models.search.queries import (
+    COUNTED_STATES,
+    OVER_BUDGET,
+    maximizes_metric,
+    pareto_front,
+)
 
 StudyFigure = Callable[[optuna.Study], Figure]
 
@@ -38,9 +42,7 @@ def optimization_history(study: optuna.Study, target_name: str) -> Figure:
     numbers = [t.number for t in trials]
     values = np.array([float(t.values[0]) for t in trials if t.values is not None])
     best = (
-        np.maximum.accumulate(values)
-        if study.directions[0] == StudyDirection.MAXIMIZE
-        else np.minimum.accumulate(values)
+        np.maximum.accumulate(values) if maximizes_metric(study) else np.minimum.accumulate(values)
     )
     fig = new_figure(8, 6)
     ax = fig.add_subplot()
@@ -60,7 +62,7 @@ def param_importances(study: optuna.Study) -> Figure:
     # (Optuna's evaluator then reads it as it reads a one-objective study's direction).
     target = None
     if len(study.directions) > 1:
-        sign = -1.0 if study.directions[0] == StudyDirection.MAXIMIZE else 1.0
+        sign = -1.0 if maximizes_metric(study) else 1.0
         target = lambda t: sign * float(t.values[0])  # noqa: E731
     importances = optuna.importance.get_param_importances(study, target=target)
     if not importances:

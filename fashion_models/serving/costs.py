@@ -56,10 +56,15 @@ def measure(keras_model: Any) -> ServingCosts:
     )
 
 
+def constraints(costs: Mapping[str, float], budget: Mapping[str, float]) -> dict[str, float]:
+    """Each budgeted cost relative to its maximum, as Optuna's constraints take it: its
+    overshoot (0.5: 50% over), feasible when <= 0."""
+    return {name: costs[name] / most - 1.0 for name, most in budget.items()}
+
+
 def over_budget(costs: Mapping[str, float], budget: Mapping[str, float]) -> dict[str, float]:
-    """Each budgeted cost over its maximum, as its overshoot relative to the maximum
-    (0.5: 50% over). Empty: the model is within budget."""
-    return {name: costs[name] / most - 1.0 for name, most in budget.items() if costs[name] > most}
+    """Each budgeted cost over its maximum, with its overshoot. Empty: within budget."""
+    return {name: value for name, value in constraints(costs, budget).items() if value > 0}
 
 
 def budget_reason(costs: Mapping[str, float], budget: Mapping[str, float]) -> str:
