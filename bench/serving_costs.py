@@ -14,6 +14,13 @@ of `--workers 2` on 2 cores):
   calls, so the difference from serve_ms is the per-photo work around the model.
 
 Prints a Markdown table.
+
+    .venv/bin/python bench/serving_costs.py --study experiments/shop_budget.yaml
+
+Re-measures, on this (idle) machine, the configurations of a finished multi-objective study
+whose serve_ms its workers measured beside each other's training: its Pareto front, the
+trial `registry.choose` picks, and the champion space's configuration for comparison. Each is
+measured `--repeats` times; the table gives the median serve_ms beside the study's own.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import optuna  # noqa: E402
 
 from fashion_models.config.search_space import load_search_space  # noqa: E402
+from fashion_models.config.study_file import load_config  # noqa: E402
 from fashion_models.run.training_run import serving_costs  # noqa: E402
+from fashion_models.search.queries import best_completed_trial, pareto_front  # noqa: E402
 from fashion_models.serving.pyfunc import example_image  # noqa: E402
 from fashion_models.serving.shop import Shop  # noqa: E402
 from fashion_models.train.devices import configure_tensorflow  # noqa: E402
@@ -66,12 +75,54 @@ def shop_ms(model_type: str, params: dict[str, object]) -> float:
     return statistics.median(times) * 1e3
 
 
+def idle_serve_ms(model_type: str, params: dict[str, object], repeats: int) -> list[float]:
+    return [serving_costs(model_type, params).serve_ms for _ in range(repeats)]
+
+
+def study_front(study_file: Path, repeats: int) -> None:
+    """The front of a finished study, its pick and the champion, re-measured here."""
+    config = load_config(study_file)
+    study = optuna.load_study(study_name=config.study.name, storage=config.storage)
+    pick = best_completed_trial(study, config.registry.choose)
+    trials = sorted(pareto_front(study), key=lambda t: t.values[1])
+    if pick is not None and pick.number not in {t.number for t in trials}:
+        trials.append(pick)
+    print(
+        "| trial | family | val_accuracy | test_accuracy | study serve_ms | idle serve_ms "
+        "(median, min-max) | MFLOPs | weights |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    space = config.search_space
+    for trial in trials:
+        params = resolved_params(space.suggest(optuna.trial.FixedTrial(trial.params)))
+        model_type = space.model_of(params)
+        times = idle_serve_ms(model_type, params, repeats)
+        costs = serving_costs(model_type, params)
+        mark = " (pick)" if pick is not None and trial.number == pick.number else ""
+        print(
+            f"| {trial.number}{mark} | {model_type} | {trial.values[0]:.4f} "
+            f"| {trial.user_attrs.get('test_accuracy', float('nan')):.4f} "
+            f"| {trial.values[1]:.3f} | {statistics.median(times):.3f} "
+            f"({min(times):.3f}-{max(times):.3f}) | {costs.mflops:.2f} | {costs.params:,} |"
+        )
+    model_type, params = default_params("champion")
+    times = idle_serve_ms(model_type, params, repeats)
+    print(
+        f"| champion space's network | {model_type} | - | - | - | {statistics.median(times):.3f} "
+        f"({min(times):.3f}-{max(times):.3f}) | - | - |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--study", type=Path, help="a finished multi-objective study's file")
     args = parser.parse_args()
     configure_tensorflow()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.study:
+        study_front(args.study, args.repeats)
+        return
     configs = [(name, *default_params(name)) for name in SPACES]
     configs.append(("resnet (3 stages x 2 blocks, width 16)", "resnet", dict(RESNET)))
     print(

@@ -16,7 +16,7 @@ PADDING = ("valid", "same")
 HEADS = ("flatten", "global_avg")
 CONV_LAYOUTS = ("plain", "blocks")  # train/model.py: how conv_layers are arranged
 LR_SCHEDULES = ("constant", "cosine", "one_cycle")
-TTA = ("none", "flip")
+TTA = ("none", "flip", "flip_shift")  # train/model.py TTA_VIEWS
 PRECISIONS = ("float32", "bfloat16", "auto")  # auto: train/precision.py
 _IMAGE_MODELS = ("cnn", "resnet")
 
@@ -83,6 +83,7 @@ RULES: dict[str, ParamRule] = {
     "augment_flip": ParamRule("bool"),
     "augment_erasing": ParamRule("float", minimum=0.0, below=1.0),
     "tta": ParamRule("choice", choices=TTA),
+    "ema_momentum": ParamRule("float", minimum=0.0, below=1.0),
     "precision": ParamRule("choice", choices=PRECISIONS),
 }
 
@@ -119,7 +120,10 @@ DEFAULTS: dict[str, Any] = {
     "augment_shift": 0,  # random translation by up to this many pixels, training only
     "augment_flip": False,  # random horizontal flip, training only
     "augment_erasing": 0.0,  # probability of erasing one random rectangle, training only
-    "tta": "none",  # test-time augmentation in every prediction: none | flip (mean with mirror)
+    "tta": "none",  # test-time augmentation in every prediction: none | flip | flip_shift
+    # An exponential moving average of the weights (Keras' use_ema), validated each epoch
+    # and kept at the end; 0 trains and keeps the weights themselves.
+    "ema_momentum": 0.0,
     "precision": "float32",  # float32 | bfloat16 (Keras mixed precision, float32 output)
 }
 

@@ -82,27 +82,106 @@ def one_hot_labels(params: Mapping[str, Any]) -> bool:
     return float(param(params, "label_smoothing")) > 0.0
 
 
+# Test-time augmentation: the views each prediction averages, as (rows down, columns right,
+# mirrored, weight). flip_shift is airbench's mirror-translate: the photo and its mirror weigh
+# half, the same pair moved one pixel up-left and one down-right a quarter each (zero padding,
+# Fashion-MNIST's background, as the training shift pads).
+TTA_VIEWS: dict[str, tuple[tuple[int, int, bool, float], ...]] = {
+    "flip": ((0, 0, False, 0.5), (0, 0, True, 0.5)),
+    "flip_shift": (
+        (0, 0, False, 0.25), (0, 0, True, 0.25),
+        (-1, -1, False, 0.125), (-1, -1, True, 0.125),
+        (1, 1, False, 0.125), (1, 1, True, 0.125),
+    ),
+}  # fmt: skip
+
+
 def with_tta(model: keras.Model, tta: str) -> keras.Model:
-    """The model that predicts: `model` itself, or (``flip``) the mean of its answers for the
-    image and its mirror. Evaluation, the logged model and so the served pyfunc all use it."""
-    if choice(tta, "tta", TTA) == "none":
+    """The model that predicts: `model` itself, or the weighted mean of its answers over the
+    views of `tta` (TTA_VIEWS), all views of a batch in one pass of the network. Evaluation,
+    the logged model and so the served pyfunc all use it."""
+    mode = choice(tta, "tta", TTA)
+    if mode == "none":
         return model
     image = keras.Input(shape=INPUT_SHAPE, name="image")
-    mean = keras.layers.Average(name="tta_mean", dtype="float32")(
-        [model(image), model(HorizontalFlip(name="tta_flip")(image))]
-    )
-    return keras.Model(image, mean, name=f"{model.name}_tta_flip")
+    mean = TTAMean(mode, name="tta_mean")(model(TTAViews(mode, name="tta_views")(image)))
+    return keras.Model(image, mean, name=f"{model.name}_tta_{mode}")
+
+
+def tta_of(model: keras.Model) -> str:
+    """The test-time augmentation a `with_tta` model predicts with (its name says)."""
+    modes = sorted((m for m in TTA if m != "none"), key=len, reverse=True)
+    return next((m for m in modes if model.name.endswith(f"_tta_{m}")), "none")
 
 
 def classifier_of(model: keras.Model) -> keras.Model:
     """The trained network inside a test-time-augmentation wrapper (or `model` itself)."""
     inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return inner[0] if len(inner) == 1 and model.name.endswith("_tta_flip") else model
+    return inner[0] if len(inner) == 1 and tta_of(model) != "none" else model
+
+
+@keras.saving.register_keras_serializable(package="fashion_models")
+class TTAViews(keras.layers.Layer):
+    """(B, H, W, C) images -> (V x B, H, W, C): the V views of `mode`, view after view."""
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.views = TTA_VIEWS[mode]
+
+    def call(self, images: Any) -> Any:
+        height, width = images.shape[1], images.shape[2]
+        padded = keras.ops.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        views = []
+        for down, right, mirrored, _ in self.views:
+            view = padded[:, 1 - down : 1 - down + height, 1 - right : 1 - right + width, :]
+            views.append(keras.ops.flip(view, axis=2) if mirrored else view)
+        return keras.ops.concatenate(views, axis=0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="fashion_models")
+class TTAMean(keras.layers.Layer):
+    """(V x B, K) answers of TTAViews' batch -> (B, K): their mean weighted as `mode` says."""
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.weights_of_views = [weight for *_, weight in TTA_VIEWS[mode]]
+
+    def call(self, answers: Any) -> Any:
+        count = len(self.weights_of_views)
+        stacked = keras.ops.reshape(answers, (count, -1, answers.shape[-1]))
+        weights = keras.ops.reshape(
+            keras.ops.convert_to_tensor(self.weights_of_views, dtype=answers.dtype), (count, 1, 1)
+        )
+        return keras.ops.sum(stacked * weights, axis=0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="fashion_models")
+class FirstView(keras.layers.Layer):
+    """(V x B, D) outputs of TTAViews' batch -> (B, D): those of the photo as uploaded."""
+
+    def __init__(self, count: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.count = count
+
+    def call(self, outputs: Any) -> Any:
+        return keras.ops.reshape(outputs, (self.count, -1, outputs.shape[-1]))[0]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "count": self.count}
 
 
 @keras.saving.register_keras_serializable(package="fashion_models")
 class HorizontalFlip(keras.layers.Layer):
-    """Mirrors images left to right (no randomness: test-time augmentation)."""
+    """Mirrors images left to right. Models registered before TTAViews hold it: kept so that
+    they load (answer_and_embedding serves them through TTAViews, with the same answer)."""
 
     def call(self, images: Any) -> Any:
         return keras.ops.flip(images, axis=2)
@@ -110,16 +189,18 @@ class HorizontalFlip(keras.layers.Layer):
 
 def answer_and_embedding(model: keras.Model) -> keras.Model:
     """image -> [`model`'s class probabilities (test-time augmentation included), the
-    network's embedding of the image (its penultimate layer)], in one pass of the network on
-    the image (and one on its mirror, with TTA): what the shop computes for every photo. The
-    TTA wrapper's own mirror and mean layers are reused, so its answer is the model's own."""
+    network's embedding of the image as uploaded (its penultimate layer)], in one pass of the
+    network over the image's views: what the shop computes for every photo."""
     network = classifier_of(model)
     both = keras.Model(network.inputs[0], [network.layers[-1].output, network.layers[-2].output])
     image = keras.Input(shape=INPUT_SHAPE, name="image")
-    probabilities, embedding = both(image)
-    if network is not model:
-        mirrored = network(model.get_layer("tta_flip")(image))
-        probabilities = model.get_layer("tta_mean")([probabilities, mirrored])
+    mode = tta_of(model)
+    if mode == "none":
+        probabilities, embedding = both(image)
+    else:
+        probabilities, embedding = both(TTAViews(mode, name="tta_views")(image))
+        probabilities = TTAMean(mode, name="tta_mean")(probabilities)
+        embedding = FirstView(len(TTA_VIEWS[mode]), name="first_view")(embedding)
     return keras.Model(image, [probabilities, embedding], name=f"{model.name}_and_embedding")
 
 

@@ -23,6 +23,11 @@ def optimizer(params: Mapping[str, Any], steps_per_epoch: int) -> keras.optimize
     decay = param(params, "weight_decay")
     # Keras applies weight_decay decoupled from the gradient (AdamW-style) for every optimizer.
     kwargs: dict[str, Any] = {} if decay is None else {"weight_decay": float(decay)}
+    ema = float(param(params, "ema_momentum"))
+    if not 0.0 <= ema < 1.0:
+        raise ArchitectureError(f"ema_momentum must be in [0, 1), but got {ema!r}.")
+    if ema > 0.0:
+        kwargs.update(use_ema=True, ema_momentum=ema)
     if name == "sgd":
         optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=SGD_MOMENTUM, **kwargs)
     else:

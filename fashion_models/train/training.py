@@ -173,13 +173,16 @@ def fit(
         x_train, y_train, batch_size=batch_size, seed=seed, augmentation=augmentation,
         one_hot=one_hot,
     )  # fmt: skip
-    # The guard goes first so it fires before any caller callback sees the bad batch.
+    # The guard goes first so it fires before any caller callback sees the bad batch. With an
+    # EMA of the weights, the average is what validation, the epoch's callbacks (a test pass,
+    # a pruner) and the end of fit see; training steps update the weights themselves.
+    ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if model.optimizer.use_ema else []
     history = model.fit(
         train,
         validation_data=evaluation_dataset(x_val, y_val, one_hot=one_hot),
         epochs=epochs,
         shuffle=False,  # the dataset shuffles itself, seeded
-        callbacks=[_RaiseOnNonFiniteLoss(), *callbacks],
+        callbacks=[_RaiseOnNonFiniteLoss(), *ema, *callbacks],
         verbose=verbose,
     )
     metrics = {name: [float(v) for v in values] for name, values in history.history.items()}

@@ -15,7 +15,16 @@ from optuna.trial import FixedTrial
 from fashion_models.config.search_space import load_search_space
 from fashion_models.config.vocabulary import OPTIMIZERS
 from fashion_models.train import model as model_mod
-from fashion_models.train.model import build, classifier_of, count_params, one_hot_labels, with_tta
+from fashion_models.train.model import (
+    HorizontalFlip,
+    answer_and_embedding,
+    build,
+    classifier_of,
+    count_params,
+    one_hot_labels,
+    tta_of,
+    with_tta,
+)
 from fashion_models.train.params import ArchitectureError, UnknownNameError
 from fashion_models.train.resnet import ResidualBlock
 
@@ -520,3 +529,57 @@ def test_tta_flip_averages_the_image_and_its_mirror() -> None:
     assert with_tta(model, "none") is model
     with pytest.raises(UnknownNameError, match="tta must be one of"):
         with_tta(model, "rotate")
+
+
+def _moved(x: np.ndarray, down: int, right: int) -> np.ndarray:
+    """`x` moved by whole pixels, zeros coming in: numpy's own way, for the checks below."""
+    padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
+    return padded[:, 1 - down : 29 - down, 1 - right : 29 - right]
+
+
+def test_tta_flip_shift_weighs_the_mirror_pair_half_and_the_moved_pairs_a_quarter() -> None:
+    model = build("cnn", {"conv_layers": 1, "filters": 4, "dense_layers": 0})
+    x = np.random.default_rng(3).random((5, 28, 28, 1), dtype=np.float32)
+
+    def pair(images: np.ndarray) -> np.ndarray:
+        return model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)
+
+    expected = 0.25 * pair(x) + 0.125 * pair(_moved(x, -1, -1)) + 0.125 * pair(_moved(x, 1, 1))
+    wrapped = with_tta(model, "flip_shift")
+    np.testing.assert_allclose(wrapped.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-7)
+    flip_only = with_tta(model, "flip").predict(x, verbose=0)
+    assert not np.allclose(expected, flip_only)  # the moved views count
+    assert classifier_of(wrapped) is model and tta_of(wrapped) == "flip_shift"
+    assert tta_of(with_tta(model, "flip")) == "flip" and tta_of(model) == "none"
+
+
+@pytest.mark.parametrize("tta", ["flip", "flip_shift"])
+def test_the_shops_answer_is_the_tta_models_and_its_embedding_the_photo_as_uploaded(
+    tmp_path: Path, tta: str
+) -> None:
+    model = build("cnn", {"conv_layers": 1, "filters": 4, "dense_units": 8})
+    x = np.random.default_rng(4).random((3, 28, 28, 1), dtype=np.float32)
+    wrapped = with_tta(model, tta)
+    wrapped.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    probabilities, embedding = answer_and_embedding(loaded).predict(x, verbose=0)
+    np.testing.assert_allclose(probabilities, wrapped.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+    penultimate = keras.Model(model.inputs[0], model.layers[-2].output)
+    np.testing.assert_allclose(embedding, penultimate.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_registered_with_the_first_flip_wrapper_is_served_with_its_own_answer(
+    tmp_path: Path,
+) -> None:
+    """Versions registered before TTAViews hold a HorizontalFlip and an Average layer."""
+    model = build("cnn", {"conv_layers": 1, "filters": 4, "dense_units": 8})
+    image = keras.Input(shape=(28, 28, 1), name="image")
+    mean = keras.layers.Average(name="tta_mean")(
+        [model(image), model(HorizontalFlip(name="tta_flip")(image))]
+    )
+    keras.Model(image, mean, name=f"{model.name}_tta_flip").save(tmp_path / "old.keras")
+    old = keras.models.load_model(tmp_path / "old.keras")
+    x = np.random.default_rng(5).random((3, 28, 28, 1), dtype=np.float32)
+    probabilities, _ = answer_and_embedding(old).predict(x, verbose=0)
+    np.testing.assert_allclose(probabilities, old.predict(x, verbose=0), rtol=1e-5, atol=1e-7)
+    assert classifier_of(old).name == "cnn"

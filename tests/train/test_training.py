@@ -12,6 +12,7 @@ import pytest
 
 from fashion_models.train.data import FashionMNIST, Splits, make_splits
 from fashion_models.train.model import build
+from fashion_models.train.params import ArchitectureError
 from fashion_models.train.pipeline import Augmentation, steps_per_epoch
 from fashion_models.train.training import (
     EpochProgress,
@@ -154,6 +155,47 @@ def test_caller_callbacks_see_every_epoch(small_splits: Splits) -> None:
     assert result.epochs_run == 2
     # 480 images in batches of 32.
     assert len(recorder.batch_losses) == 2 * 15
+
+
+class LiveWeights(keras.callbacks.Callback):
+    """The weights the last training step left, and what each epoch's callbacks see."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.after_last_step: list[np.ndarray] = []
+        self.seen_at_epoch_end: list[list[np.ndarray]] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.after_last_step = [w.copy() for w in self.model.get_weights()]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seen_at_epoch_end.append([w.copy() for w in self.model.get_weights()])
+
+
+def test_an_ema_of_the_weights_is_validated_seen_by_callbacks_and_kept(
+    small_splits: Splits,
+) -> None:
+    model = build("mlp", {**TINY_MLP, "ema_momentum": 0.9})
+    live = LiveWeights()
+    result = fit_splits(model, small_splits, epochs=2, callbacks=[live])
+    kept = model.get_weights()
+    # The model keeps the average, not the weights the last step left...
+    assert not all(np.allclose(a, b) for a, b in zip(kept, live.after_last_step, strict=True))
+    # ...the last epoch's callbacks saw the same average, and its validation measured it.
+    for a, b in zip(kept, live.seen_at_epoch_end[-1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    validation = evaluate(model, small_splits.x_val, small_splits.y_val)
+    assert result.history["val_accuracy"][-1] == pytest.approx(validation.accuracy)
+    model.set_weights(live.after_last_step)
+    assert evaluate(model, small_splits.x_val, small_splits.y_val).loss != pytest.approx(
+        validation.loss
+    )
+
+
+def test_ema_momentum_out_of_range_is_refused() -> None:
+    with pytest.raises(ArchitectureError, match=r"ema_momentum must be in \[0, 1\), but got 1.0"):
+        build("mlp", {"ema_momentum": 1.0})
+    assert not build("mlp", {}).optimizer.use_ema  # off unless asked for
 
 
 def test_evaluate_returns_loss_accuracy_and_class_ids(small_splits: Splits) -> None:

@@ -1,0 +1,178 @@
+"""How fast the champion's network trains on this CPU, and what each execution setting buys.
+
+    .venv/bin/python bench/step_speed.py [--images 9600] [--epochs 3] [--pairs 2]
+        [--variants baseline,jit,spe8,...] [--threads 2] [--out FILE]
+    .venv/bin/python bench/step_speed.py --onednn [--threads 2]   # which kernels run, how long
+
+Every variant trains `search_spaces/champion.yaml`'s network (BN_CNN of training_throughput.py,
+mixed bfloat16 where `precision: auto` picks it, shifted/mirrored/erased batches) through the
+service's own `train.training.fit` (our tf.data pipeline), in its own process (XLA and Keras
+policies are process-wide), with `--threads` intra-op threads. Images/s are over the epochs
+after the first (the first holds tracing and compilation). Variants run in alternating pairs
+with the baseline, so that a warmer or busier minute falls on both.
+
+Variants (compile settings of Keras 3 and TensorFlow, none of which changes the network):
+- `baseline`: as the service trains today;
+- `jit`: `jit_compile=True` (XLA; Keras turns it off on CPU-only machines by default);
+- `speN`: `steps_per_execution=N` (N training steps per call into the traced function);
+- `bN`: batch size N (the one-cycle schedule follows the step count; accuracy to be checked);
+- combinations joined by `+`, e.g. `jit+spe8`.
+
+`--onednn` runs 6 steps with ONEDNN_VERBOSE=1 and sums oneDNN's own per-primitive times by
+primitive kind and implementation: which convolutions, matmuls and reorders take the step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+AUGMENTED = {"augment_shift": 2, "augment_flip": True, "augment_erasing": 0.25}
+
+
+def settings(variant: str) -> dict[str, object]:
+    out: dict[str, object] = {"jit_compile": False, "steps_per_execution": 1, "batch_size": 128}
+    for part in variant.split("+"):
+        if part == "baseline":
+            continue
+        if part == "jit":
+            out["jit_compile"] = True
+        elif part.startswith("spe"):
+            out["steps_per_execution"] = int(part[3:])
+        elif part.startswith("b"):
+            out["batch_size"] = int(part[1:])
+        else:
+            raise SystemExit(f"unknown variant part {part!r} in {variant!r}")
+    return out
+
+
+def child(variant: str, images: int, epochs: int, threads: int) -> dict[str, object]:
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    sys.path.insert(0, str(HERE))
+    from training_throughput import BN_CNN
+
+    from fashion_models.train.data import load_fashion_mnist, make_splits
+    from fashion_models.train.model import build
+    from fashion_models.train.pipeline import Augmentation, steps_per_epoch
+    from fashion_models.train.training import EpochReport, fit
+
+    chosen = settings(variant)
+    batch = int(chosen["batch_size"])
+    splits = make_splits(
+        load_fashion_mnist(), validation_split=0.2, train_size=int(images / 0.8),
+        test_size=10000, seed=0,
+    )  # fmt: skip
+    params = {**BN_CNN, **AUGMENTED, "precision": "auto", "label_smoothing": 0.1,
+              "batch_size": batch, "epochs": epochs}  # fmt: skip
+    keras.utils.set_random_seed(0)
+    model = build("cnn", params, steps_per_epoch=steps_per_epoch(len(splits.x_train), batch))
+    model.compile(
+        optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"],
+        jit_compile=bool(chosen["jit_compile"]),
+        steps_per_execution=int(chosen["steps_per_execution"]),
+    )  # fmt: skip
+    report = EpochReport()
+    augmentation = Augmentation(shift=2, flip=True, erasing=0.25)
+    result = fit(
+        model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, epochs=epochs,
+        batch_size=batch, seed=0, augmentation=augmentation, one_hot=True, callbacks=[report],
+    )  # fmt: skip
+    seconds = result.history["epoch_seconds"]
+    steady = statistics.median(seconds[1:])
+    return {
+        "variant": variant, "images": len(splits.x_train), "first_epoch_s": round(seconds[0], 2),
+        "steady_epoch_s": round(steady, 3),
+        "images_per_s": round(len(splits.x_train) / steady, 1),
+        "val_accuracy": round(result.history["val_accuracy"][-1], 4),
+    }  # fmt: skip
+
+
+def onednn(threads: int) -> None:
+    """Run a few steps with oneDNN's verbose log; sum its times by primitive and kernel."""
+    env = {**os.environ, "ONEDNN_VERBOSE": "1"}
+    command = [sys.executable, __file__, "--child", "baseline", "--images", "1280",
+               "--epochs", "2", "--threads", str(threads)]  # fmt: skip
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    totals: dict[tuple[str, str], float] = collections.defaultdict(float)
+    counts: dict[tuple[str, str], int] = collections.Counter()
+    for line in out.splitlines():
+        fields = line.split(",")
+        if len(fields) < 6 or not line.startswith("onednn_verbose") or fields[2] != "exec":
+            continue
+        kind, impl, ms = fields[4], fields[5], fields[-1]
+        try:
+            totals[(kind, impl)] += float(ms)
+        except ValueError:
+            continue
+        counts[(kind, impl)] += 1
+    whole = sum(totals.values()) or 1.0
+    print(f"oneDNN primitives, {threads} thread(s), 2 epochs of 1,024 images + validation:")
+    for (kind, impl), ms in sorted(totals.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"  {kind:24s} {impl:40s} {counts[(kind, impl)]:6d} calls {ms:9.1f} ms "
+              f"{100 * ms / whole:5.1f}%")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=9600)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variants", default="jit,spe8,jit+spe8,b256")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--onednn", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.images, args.epochs, args.threads)))
+        return
+    if args.onednn:
+        onednn(args.threads)
+        return
+    model_name = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), "unknown",
+    )  # fmt: skip
+    print(f"CPU: {model_name}, {os.cpu_count()} vCPUs; {args.threads} intra-op thread(s)")
+    rows = []
+    started = time.time()
+    for pair in range(args.pairs):
+        for variant in args.variants.split(","):
+            for name in ("baseline", variant) if pair % 2 == 0 else (variant, "baseline"):
+                command = [sys.executable, __file__, "--child", name, "--images",
+                           str(args.images), "--epochs", str(args.epochs), "--threads",
+                           str(args.threads)]  # fmt: skip
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    row = {"variant": name, "error": done.stderr.strip().splitlines()[-1:]}
+                else:
+                    row = json.loads(done.stdout.strip().splitlines()[-1])
+                row["pair"] = pair
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print("median images/s per variant (each against its paired baselines):")
+    for variant in args.variants.split(","):
+        mine = [r["images_per_s"] for r in rows if r["variant"] == variant and "images_per_s" in r]
+        base = [r["images_per_s"] for r in rows if r["variant"] == "baseline"]
+        if mine and base:
+            ours, theirs = statistics.median(mine), statistics.median(base)
+            print(f"  {variant:16s} {ours:8.1f} vs baseline {theirs:8.1f}: x{ours / theirs:.2f}")
+    print(f"{time.time() - started:.0f} s in all")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
