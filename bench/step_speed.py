@@ -7,8 +7,9 @@
 Every variant trains `search_spaces/champion.yaml`'s network (BN_CNN of training_throughput.py,
 mixed bfloat16 where `precision: auto` picks it, shifted/mirrored/erased batches) through the
 service's own `train.training.fit` (our tf.data pipeline), in its own process (XLA and Keras
-policies are process-wide), with `--threads` intra-op threads. Images/s are over the epochs
-after the first (the first holds tracing and compilation). Variants run in alternating pairs
+policies are process-wide), with `--threads` intra-op threads. Images/s are of the training
+steps alone (the validation pass left out), median over the epochs after the first (the first
+holds tracing and compilation). Variants run in alternating pairs
 with the baseline, so that a warmer or busier minute falls on both.
 
 Variants (compile settings of Keras 3 and TensorFlow, none of which changes the network):
@@ -16,6 +17,9 @@ Variants (compile settings of Keras 3 and TensorFlow, none of which changes the 
 - `jit`: `jit_compile=True` (XLA; Keras turns it off on CPU-only machines by default);
 - `speN`: `steps_per_execution=N` (N training steps per call into the traced function);
 - `bN`: batch size N (the one-cycle schedule follows the step count; accuracy to be checked);
+- `parN`: the input pipeline's map and prefetch at N (instead of tf.data's AUTOTUNE);
+- `kerasbn`: Keras' own BatchNormalization in place of `train/batch_norm.py`'s fused one (the
+  service before 2026-12-07: compare it with `baseline` to see what the fused kernel buys);
 - combinations joined by `+`, e.g. `jit+spe8`.
 
 `--onednn` runs 6 steps with ONEDNN_VERBOSE=1 and sums oneDNN's own per-primitive times by
@@ -39,12 +43,19 @@ AUGMENTED = {"augment_shift": 2, "augment_flip": True, "augment_erasing": 0.25}
 
 
 def settings(variant: str) -> dict[str, object]:
-    out: dict[str, object] = {"jit_compile": False, "steps_per_execution": 1, "batch_size": 128}
+    out: dict[str, object] = {
+        "jit_compile": False, "steps_per_execution": 1, "batch_size": 128, "keras_bn": False,
+        "parallel": None,
+    }  # fmt: skip
     for part in variant.split("+"):
         if part == "baseline":
             continue
         if part == "jit":
             out["jit_compile"] = True
+        elif part == "kerasbn":
+            out["keras_bn"] = True
+        elif part.startswith("par"):
+            out["parallel"] = int(part[3:])
         elif part.startswith("spe"):
             out["steps_per_execution"] = int(part[3:])
         elif part.startswith("b"):
@@ -68,7 +79,31 @@ def child(variant: str, images: int, epochs: int, threads: int) -> dict[str, obj
     from fashion_models.train.pipeline import Augmentation, steps_per_epoch
     from fashion_models.train.training import EpochReport, fit
 
+    class TrainingClock(keras.callbacks.Callback):
+        """Seconds of each epoch's training steps alone: from the epoch's start to the end of its
+        last batch (the validation pass after it left out)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = self._last = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._start = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            self._last = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.seconds.append(self._last - self._start)
+
     chosen = settings(variant)
+    if chosen["parallel"] is not None:
+        tf.data.AUTOTUNE = int(chosen["parallel"])  # read by train/pipeline.py when it builds
+    if chosen["keras_bn"]:
+        from fashion_models.train import model as model_module
+
+        model_module.FusedBatchNormalization = keras.layers.BatchNormalization  # type: ignore[misc]
     batch = int(chosen["batch_size"])
     splits = make_splits(
         load_fashion_mnist(), validation_split=0.2, train_size=int(images / 0.8),
@@ -83,17 +118,19 @@ def child(variant: str, images: int, epochs: int, threads: int) -> dict[str, obj
         jit_compile=bool(chosen["jit_compile"]),
         steps_per_execution=int(chosen["steps_per_execution"]),
     )  # fmt: skip
-    report = EpochReport()
+    clock = TrainingClock()
     augmentation = Augmentation(shift=2, flip=True, erasing=0.25)
     result = fit(
         model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, epochs=epochs,
-        batch_size=batch, seed=0, augmentation=augmentation, one_hot=True, callbacks=[report],
+        batch_size=batch, seed=0, augmentation=augmentation, one_hot=True,
+        callbacks=[EpochReport(), clock],
     )  # fmt: skip
     seconds = result.history["epoch_seconds"]
-    steady = statistics.median(seconds[1:])
+    steady = statistics.median(clock.seconds[1:])
     return {
         "variant": variant, "images": len(splits.x_train), "first_epoch_s": round(seconds[0], 2),
-        "steady_epoch_s": round(steady, 3),
+        "steady_epoch_s": round(statistics.median(seconds[1:]), 3),
+        "steady_training_s": round(steady, 3),
         "images_per_s": round(len(splits.x_train) / steady, 1),
         "val_accuracy": round(result.history["val_accuracy"][-1], 4),
     }  # fmt: skip
@@ -108,17 +145,19 @@ def onednn(threads: int) -> None:
     totals: dict[tuple[str, str], float] = collections.defaultdict(float)
     counts: dict[tuple[str, str], int] = collections.Counter()
     for line in out.splitlines():
-        fields = line.split(",")
-        if len(fields) < 6 or not line.startswith("onednn_verbose") or fields[2] != "exec":
+        fields = line.split(",")  # onednn_verbose,v1,primitive,exec,cpu,KIND,IMPL,...,MS
+        if not line.startswith("onednn_verbose") or "exec" not in fields[:5]:
             continue
-        kind, impl, ms = fields[4], fields[5], fields[-1]
+        at = fields.index("exec")
+        kind, impl, ms = fields[at + 2], fields[at + 3], fields[-1]
         try:
             totals[(kind, impl)] += float(ms)
         except ValueError:
             continue
         counts[(kind, impl)] += 1
     whole = sum(totals.values()) or 1.0
-    print(f"oneDNN primitives, {threads} thread(s), 2 epochs of 1,024 images + validation:")
+    print(f"oneDNN primitives, {threads} thread(s), 2 epochs of 1,024 images + validation: "
+          f"{whole / 1000:.2f} s in oneDNN")  # fmt: skip
     for (kind, impl), ms in sorted(totals.items(), key=lambda kv: -kv[1])[:15]:
         print(f"  {kind:24s} {impl:40s} {counts[(kind, impl)]:6d} calls {ms:9.1f} ms "
               f"{100 * ms / whole:5.1f}%")  # fmt: skip

@@ -14,10 +14,17 @@ from fashion_models.errors import TrialError
 from fashion_models.run.pareto_callback import ParetoPruningCallback
 from fashion_models.run.recovery import record_interruption
 from fashion_models.run.session import StudySession
-from fashion_models.run.training_run import serving_costs, train_and_log
-from fashion_models.search.queries import DUPLICATE_OF, OVER_BUDGET, duplicate_of
+from fashion_models.run.training_run import servable_model, train_and_log
+from fashion_models.search.queries import (
+    ARCHITECTURE,
+    COSTS_OF,
+    DUPLICATE_OF,
+    OVER_BUDGET,
+    costs_measured_for,
+    duplicate_of,
+)
 from fashion_models.search.signals import interruptible, raise_if_interrupted
-from fashion_models.serving.costs import budget_reason, constraints
+from fashion_models.serving.costs import architecture_digest, budget_reason, constraints, measure
 from fashion_models.track import reports
 from fashion_models.track.lineage import git_commit
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
@@ -100,12 +107,21 @@ class Objective:
     ) -> dict[str, float]:
         """Measure what the model costs to serve, on the trial and its run; with a budget,
         tell the sampler how far over or under each maximum it is (Optuna's constraints: a
-        value <= 0 is within), and end a model over the budget here, untrained."""
+        value <= 0 is within), and end a model over the budget here, untrained. A network an
+        earlier trial measured (the same digest) takes that trial's costs (`costs_of`)."""
         config = self.session.config
-        measured = serving_costs(config.search_space.model_of(params), params).as_dict()
+        model = servable_model(config.search_space.model_of(params), params)
+        digest = architecture_digest(model)
+        earlier = costs_measured_for(trial.study, digest, trial.number)
+        if earlier is None:
+            measured = measure(model).as_dict()
+        else:
+            source, measured = earlier
+            trial.set_user_attr(COSTS_OF, source)
         run.log_final(measured)
         for name, value in measured.items():
             trial.set_user_attr(name, value)
+        trial.set_user_attr(ARCHITECTURE, digest)  # last: the costs are on the trial by now
         for name, value in constraints(measured, config.budget).items():
             trial.set_constraint(name, value)
         reason = budget_reason(measured, config.budget)

@@ -18,6 +18,8 @@ DUPLICATE_OF = "duplicate_of"  # user attr of a grid trial skipped as another's 
 OVER_BUDGET = "over_budget"  # user attr of a trial ended untrained: why it was over budget
 INTERRUPTED = "interrupted"  # user attr of a trial stopped by SIGINT / SIGTERM (not its fault)
 COST_ATTRS = (*COSTS, "serve_ms_p95")  # user attrs of a trial: what its model costs to serve
+ARCHITECTURE = "architecture"  # user attr: digest of the servable network the costs are of
+COSTS_OF = "costs_of"  # user attr: the earlier trial that measured this trial's network
 STUDY_RUN_ATTR = "mlflow_study_run_id"  # study user attr: the id of the study's MLflow run
 
 
@@ -117,6 +119,23 @@ def duplicate_of(study: optuna.Study, trial: optuna.Trial) -> int | None:
         ),
         default=None,
     )
+
+
+def costs_measured_for(
+    study: optuna.Study, digest: str, number: int
+) -> tuple[int, dict[str, float]] | None:
+    """The earliest other trial that measured the costs of the network `digest` itself, and
+    what it measured."""
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        attrs = t.user_attrs
+        if (
+            t.number != number
+            and attrs.get(ARCHITECTURE) == digest
+            and COSTS_OF not in attrs
+            and all(name in attrs for name in COST_ATTRS)
+        ):
+            return t.number, {name: float(attrs[name]) for name in COST_ATTRS}
+    return None
 
 
 def pruned_at(trial: FrozenTrial) -> int | None:

@@ -25,6 +25,7 @@ from fashion_models.config.vocabulary import (
     layer_value,
 )
 from fashion_models.train import optimization
+from fashion_models.train.batch_norm import FusedBatchNormalization
 from fashion_models.train.params import (
     INPUT_SHAPE,
     NUM_CLASSES,
@@ -276,7 +277,7 @@ def _conv_stack(params: Mapping[str, Any], dtype: str) -> list[keras.layers.Laye
         )
         if batch_norm:
             layers.append(
-                keras.layers.BatchNormalization(momentum=momentum, name=f"conv_{i}_bn", dtype=dtype)
+                FusedBatchNormalization(momentum=momentum, name=f"conv_{i}_bn", dtype=dtype)
             )
         pooling = layer_value(params, "pooling", i)
         if pooling == "max":
@@ -310,9 +311,7 @@ def _dense_stack(params: Mapping[str, Any], dtype: str) -> list[keras.layers.Lay
         layers.append(keras.layers.Dense(units, activation="relu", name=f"dense_{j}", dtype=dtype))
         if batch_norm:
             layers.append(
-                keras.layers.BatchNormalization(
-                    momentum=momentum, name=f"dense_{j}_bn", dtype=dtype
-                )
+                FusedBatchNormalization(momentum=momentum, name=f"dense_{j}_bn", dtype=dtype)
             )
         if rate > 0.0:
             layers.append(keras.layers.Dropout(rate, name=f"dense_{j}_dropout", dtype=dtype))

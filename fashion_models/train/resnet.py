@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 
+from fashion_models.train.batch_norm import FusedBatchNormalization
 from fashion_models.train.params import (
     INPUT_SHAPE,
     ArchitectureError,
@@ -39,7 +40,7 @@ def resnet_layers(params: Mapping[str, Any], dtype: str) -> list[keras.layers.La
     momentum = bn_momentum(params)
     layers: list[keras.layers.Layer] = [
         keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem", dtype=dtype),
-        keras.layers.BatchNormalization(momentum=momentum, name="stem_bn", dtype=dtype),
+        FusedBatchNormalization(momentum=momentum, name="stem_bn", dtype=dtype),
         keras.layers.ReLU(name="stem_relu", dtype=dtype),
     ]
     for stage in range(int(param(params, "stages"))):
@@ -67,11 +68,11 @@ class ResidualBlock(keras.layers.Layer):
         dtype = self.dtype_policy  # the sublayers compute in the block's precision
         conv = {"padding": "same", "use_bias": False, "dtype": dtype}
         self.conv_a = keras.layers.Conv2D(filters, 3, strides=strides, name="conv_a", **conv)
-        self.bn_a = keras.layers.BatchNormalization(momentum=momentum, name="bn_a", dtype=dtype)
+        self.bn_a = FusedBatchNormalization(momentum=momentum, name="bn_a", dtype=dtype)
         self.conv_b = keras.layers.Conv2D(filters, 3, name="conv_b", **conv)
-        self.bn_b = keras.layers.BatchNormalization(momentum=momentum, name="bn_b", dtype=dtype)
+        self.bn_b = FusedBatchNormalization(momentum=momentum, name="bn_b", dtype=dtype)
         self.project: keras.layers.Conv2D | None = None  # the shortcut's, where shapes change
-        self.bn_project: keras.layers.BatchNormalization | None = None
+        self.bn_project: FusedBatchNormalization | None = None
         self._in_filters: int | None = None
 
     def build(self, input_shape: Any) -> None:
@@ -86,7 +87,7 @@ class ResidualBlock(keras.layers.Layer):
                 self.filters, 1, strides=self.strides, use_bias=False, name="project",
                 dtype=self.dtype_policy,
             )  # fmt: skip
-            bn_project = keras.layers.BatchNormalization(
+            bn_project = FusedBatchNormalization(
                 momentum=self.momentum, name="bn_project", dtype=self.dtype_policy
             )
             project.build(input_shape)

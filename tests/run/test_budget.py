@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from fashion_models.config.sections import COSTS
-from fashion_models.search.queries import OVER_BUDGET
+from fashion_models.search.queries import ARCHITECTURE, COST_ATTRS, COSTS_OF, OVER_BUDGET
 from tests.helpers import cli, run_study_file, write_study
 
 pytestmark = pytest.mark.slow
@@ -123,6 +123,30 @@ def test_a_model_over_the_budget_is_never_trained_and_the_version_carries_its_co
     )
     with pytest.raises(Exception, match="alias"):
         client.get_model_version_by_alias(promotion.model_name, "edge")
+
+
+def test_a_network_is_measured_once_and_its_repeats_take_those_costs(tmp_path: Path) -> None:
+    # Two networks (dense 16 or 512) x two learning rates: the second trial of each network
+    # trains, but takes the costs its network's first trial measured, timing noise and all.
+    space = TWO_HEADS.replace(
+        "learning_rate: {type: fixed, value: 0.002}",
+        "learning_rate: {type: categorical, choices: [0.001, 0.002]}",
+    )
+    path = write_study(tmp_path, space=space, sampler="{type: grid}", n_trials=4,
+                       extra="budget: {serve_ms: 1000}")  # fmt: skip
+    study, _ = run_study_file(path)
+    trials = sorted(study.trials, key=lambda t: t.number)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    for units in (16, 512):
+        first, again = [t for t in trials if t.params["dense_units"] == units]
+        assert first.params["learning_rate"] != again.params["learning_rate"]
+        assert first.user_attrs[ARCHITECTURE] == again.user_attrs[ARCHITECTURE]
+        assert COSTS_OF not in first.user_attrs and again.user_attrs[COSTS_OF] == first.number
+        for name in COST_ATTRS:
+            assert again.user_attrs[name] == first.user_attrs[name]
+        assert _run_metrics(again)["serve_ms"] == pytest.approx(first.user_attrs["serve_ms"])
+    digests = {t.user_attrs[ARCHITECTURE] for t in trials}
+    assert len(digests) == 2  # the two widths are two networks
 
 
 def test_tpe_learns_where_the_budget_ends(tmp_path: Path) -> None:

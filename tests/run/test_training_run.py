@@ -108,7 +108,11 @@ def test_the_served_model_answers_with_tta_from_photos(
     served_top = np.array([[p for _, p in answer.top] for answer in answers])
     # bfloat16 inside: a direct call and predict() round differently, by ~1e-4.
     np.testing.assert_allclose(served_top, -np.sort(-expected)[:, :3], atol=2e-3)
-    assert [a.class_name for a in answers] == [CLASS_NAMES[k] for k in expected.argmax(axis=1)]
+    # The served class is the expected answer's best, or within bfloat16's rounding of it
+    # (a near tie: the views batched through the network round unlike two separate calls).
+    for answer, probabilities in zip(answers, expected, strict=True):
+        chosen = probabilities[CLASS_NAMES.index(answer.class_name)]
+        assert chosen >= probabilities.max() - 2e-3
     bare = -np.sort(-network.predict(inputs, verbose=0))[:, :3]
     assert np.abs(served_top - bare).max() > 0.02  # the served answer is not the bare network's
     # The catalog embeds with the network inside the wrapper; its classes are the TTA ones.
@@ -117,7 +121,7 @@ def test_the_served_model_answers_with_tta_from_photos(
     assert errors == {} and features.shape == (8, 16)
     inside = keras.Model(network.inputs[0], network.get_layer("dense_0_bn").output)
     np.testing.assert_allclose(features, inside(inputs, training=False), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(classes, expected.argmax(axis=1))
+    np.testing.assert_array_equal(classes, [CLASS_NAMES.index(a.class_name) for a in answers])
 
 
 def test_the_registered_version_says_how_it_predicts(logged: Logged) -> None:
