@@ -3,6 +3,7 @@
     .venv/bin/python bench/step_speed.py [--images 9600] [--epochs 3] [--pairs 2]
         [--variants baseline,jit,spe8,...] [--threads 2] [--out FILE]
     .venv/bin/python bench/step_speed.py --onednn [--threads 2]   # which kernels run, how long
+    .venv/bin/python bench/step_speed.py --profile [--variants kerasbn]  # where a step's time goes
 
 Every variant trains `search_spaces/champion.yaml`'s network (BN_CNN of training_throughput.py,
 mixed bfloat16 where `precision: auto` picks it, shifted/mirrored/erased batches) through the
@@ -24,6 +25,12 @@ Variants (compile settings of Keras 3 and TensorFlow, none of which changes the 
 
 `--onednn` runs 6 steps with ONEDNN_VERBOSE=1 and sums oneDNN's own per-primitive times by
 primitive kind and implementation: which convolutions, matmuls and reorders take the step.
+
+`--profile` traces the second epoch of 2,560 images with TensorFlow's profiler and sums the
+ops' self time (the profiler's `framework_op_stats`) by what they belong to: batch norm (ops
+under a `*_bn` layer or of a FusedBatchNorm kind), oneDNN's convolutions, the optimizer, the
+input pipeline, casts, the rest. The first variant of `--variants` is profiled (default
+baseline).
 """
 
 from __future__ import annotations
@@ -65,7 +72,9 @@ def settings(variant: str) -> dict[str, object]:
     return out
 
 
-def child(variant: str, images: int, epochs: int, threads: int) -> dict[str, object]:
+def child(
+    variant: str, images: int, epochs: int, threads: int, extra_callbacks: list | None = None
+) -> dict[str, object]:
     import keras
     import tensorflow as tf
 
@@ -123,7 +132,7 @@ def child(variant: str, images: int, epochs: int, threads: int) -> dict[str, obj
     result = fit(
         model, splits.x_train, splits.y_train, splits.x_val, splits.y_val, epochs=epochs,
         batch_size=batch, seed=0, augmentation=augmentation, one_hot=True,
-        callbacks=[EpochReport(), clock],
+        callbacks=[EpochReport(), clock, *(extra_callbacks or [])],
     )  # fmt: skip
     seconds = result.history["epoch_seconds"]
     steady = statistics.median(clock.seconds[1:])
@@ -163,6 +172,64 @@ def onednn(threads: int) -> None:
               f"{100 * ms / whole:5.1f}%")  # fmt: skip
 
 
+def profile(variant: str, threads: int) -> None:
+    """Trace one epoch's steps; sum the ops' self time by what they belong to."""
+    import glob
+    import re
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
+    logdir = tempfile.mkdtemp(prefix="step-profile-")
+
+    class Trace(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 1:
+                tf.profiler.experimental.start(logdir)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 1:
+                tf.profiler.experimental.stop()
+
+    child(variant, 2560, 2, threads, extra_callbacks=[Trace()])
+    paths = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+    data, _ = plugin.xspace_to_tools_data(paths, "framework_op_stats", {})
+    table = json.loads(data)[0]
+    columns = [c["id"] for c in table["cols"]]
+    groups: dict[str, float] = collections.defaultdict(float)
+    kinds: dict[str, float] = collections.defaultdict(float)
+    for raw in table["rows"]:
+        cells = [cell.get("v") if cell else None for cell in raw["c"]]
+        row = dict(zip(columns, cells, strict=True))
+        kind, name, us = row["type"], row["operation"], float(row["total_self_time"])
+        if kind == "IDLE":
+            continue
+        if "_bn" in name or "BatchNorm" in kind:
+            group = "batch norm"
+        elif re.search(r"adam|Adam|optimizer|iteration|Assign|weight_decay", name):
+            group = "optimizer"
+        elif kind.startswith("_Mkl") and "Conv" in kind:
+            group = "convolutions (oneDNN)"
+        elif kind == "Cast":
+            group = "casts"
+        elif "Dataset" in kind or "Iterator" in name:
+            group = "input pipeline"
+        else:
+            group = "other"
+        groups[group] += us
+        kinds[kind] += us
+    whole = sum(groups.values())
+    print(f"{variant}: ops' self time over 20 training steps and a validation pass, "
+          f"{whole / 1000:.0f} ms:")  # fmt: skip
+    for group, us in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"  {group:24s} {us / 1000:8.1f} ms {100 * us / whole:5.1f}%")
+    print("  the 8 costliest op kinds:")
+    for kind, us in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"    {kind:40s} {us / 1000:8.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=9600)
@@ -172,6 +239,7 @@ def main() -> None:
     parser.add_argument("--variants", default="jit,spe8,jit+spe8,b256")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--onednn", action="store_true")
+    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -179,6 +247,10 @@ def main() -> None:
         return
     if args.onednn:
         onednn(args.threads)
+        return
+    if args.profile:
+        variant = args.variants.split(",")[0] if "--variants" in sys.argv else "baseline"
+        profile(variant, args.threads)
         return
     model_name = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
