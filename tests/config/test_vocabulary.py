@@ -57,6 +57,7 @@ def test_the_additions_default_to_off() -> None:
         "augment_erasing": 0.0,
         "tta": "none",
         "precision": "float32",
+        "ema_momentum": 0.0,
     }
     assert {name: DEFAULTS[name] for name in off} == off
     # Batch norm that settles within a short trial (used only where batch_norm is on).
@@ -78,7 +79,9 @@ def test_the_additions_default_to_off() -> None:
         ("augment_shift", 2.5, "expected an integer"),
         ("augment_flip", "yes", "expected true or false"),
         ("augment_erasing", 1.0, "expected a value < 1"),
-        ("tta", "rotate", "expected one of ['none', 'flip']"),
+        ("tta", "rotate", "expected one of ['none', 'flip', 'flip_shift']"),
+        ("ema_momentum", 1.0, "expected a value < 1"),
+        ("ema_momentum", -0.5, "expected a value >= 0"),
         ("precision", "float16", "expected one of ['float32', 'bfloat16', 'auto']"),
     ],
 )
@@ -89,7 +92,8 @@ def test_rules_of_the_new_params(name: str, value: object, problem: str) -> None
 @pytest.mark.parametrize(
     ("name", "value"),
     [("bn_momentum", 0.0), ("weight_decay", 0.0), ("warmup_epochs", 2), ("augment_shift", 4),
-     ("augment_erasing", 0.5), ("tta", "flip"), ("precision", "bfloat16"), ("width", 8)],
+     ("augment_erasing", 0.5), ("tta", "flip"), ("tta", "flip_shift"), ("precision", "bfloat16"),
+     ("width", 8), ("ema_momentum", 0.99)],
 )  # fmt: skip
 def test_rules_allow_the_values_a_file_would_use(name: str, value: object) -> None:
     assert RULES[name].problem(value) is None
