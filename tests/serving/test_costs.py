@@ -54,16 +54,17 @@ def test_an_mlp_costs_what_its_dense_layers_compute(
     assert 0 < costs.serve_ms <= costs.serve_ms_p95
 
 
+@pytest.mark.parametrize(("tta", "views"), [("flip", 2), ("flip_shift", 6)])
 def test_test_time_augmentation_is_paid_for_per_photo(
-    mlp_costs: tuple[keras.Model, ServingCosts],
+    mlp_costs: tuple[keras.Model, ServingCosts], tta: str, views: int
 ) -> None:
     model, plain = mlp_costs
-    costs = measure(with_tta(build("mlp", MLP), "flip"))
+    costs = measure(with_tta(build("mlp", MLP), tta))
     output = model.get_layer("output").get_weights()
     last = 2 * output[0].size + output[1].size
-    # The network on the photo (its embedding is on the way) and on its mirror, and their mean
-    # (a few hundred element-wise operations at most): twice the plain model, not three times.
-    expected = 2 * _dense_flops(model)
+    # The network on each view of the photo (the embedding is on the way), and their weighted
+    # mean (a few hundred element-wise operations at most): once per view, not once more.
+    expected = views * _dense_flops(model)
     assert costs.mflops == pytest.approx(expected / 1e6, abs=5e-4)
     assert last < _dense_flops(model)
     assert costs.params == plain.params  # the mirror is not a weight
@@ -82,7 +83,7 @@ def test_a_conv_network_costs_more_than_an_mlp_on_every_count(
     assert cnn.serve_ms > mlp.serve_ms
 
 
-@pytest.mark.parametrize("tta", ["none", "flip"])
+@pytest.mark.parametrize("tta", ["none", "flip", "flip_shift"])
 def test_the_measured_graph_answers_as_the_model_and_embeds_as_the_catalog(tta: str) -> None:
     model = with_tta(build("mlp", MLP), tta)
     photos = np.random.default_rng(1).random((3, 28, 28, 1), dtype=np.float32)
