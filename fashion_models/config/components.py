@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from fashion_models.config.sections import ComponentSection, ParetoPruning, StudyConfig
@@ -117,6 +118,8 @@ def pareto_pruning(config: StudyConfig) -> ParetoPruning | None:
 def _construct(
     config: StudyConfig, cls: type, kwargs: dict[str, Any], section: ComponentSection
 ) -> Any:
+    import optuna
+
     parameters = inspect.signature(cls).parameters
     accepted = [p for p in parameters if p not in ("self", "seed", "search_space")]
     for name, value in kwargs.items():
@@ -129,7 +132,11 @@ def _construct(
         if problem:
             raise config.error(f"{section.key}.{name}", f"{problem}, found {value!r}")
     try:
-        return cls(**kwargs)
+        # The file asked for the argument by name: Optuna's warning that it is experimental
+        # (e.g. TPE's group) would repeat in every worker's output and say nothing new.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise config.error(section.key, f"{cls.__name__} rejected its arguments: {exc}") from None
 
