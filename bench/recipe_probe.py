@@ -58,8 +58,10 @@ def main() -> None:
     parser.add_argument("candidate", choices=sorted(CANDIDATES))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
-                        help="override one param of the candidate, e.g. --set augment_erasing=0.5")  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=JSON",
+        help="override one param of the candidate, e.g. --set augment_erasing=0.5",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     model_type, params = CANDIDATES[args.candidate]
