@@ -40,15 +40,19 @@ VGG = {"conv_layout": "blocks", "kernel_size": 3, "head": "flatten", "conv_dropo
 CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
     # Today's champion network: [32, 32, 64, 64] in two pooled pairs, dense 256.
     "vgg4x32": ("cnn", {**RECIPE, **VGG, "conv_layers": 4, "filters": 32}),
-    "vgg4x32_noerase": ("cnn", {**RECIPE, **VGG, "conv_layers": 4, "filters": 32,
-                                "augment_erasing": 0.0}),  # fmt: skip
+    "vgg4x32_noerase": (
+        "cnn",
+        {**RECIPE, **VGG, "conv_layers": 4, "filters": 32, "augment_erasing": 0.0},
+    ),  # fmt: skip
     "vgg4x48": ("cnn", {**RECIPE, **VGG, "conv_layers": 4, "filters": 48}),
     "vgg4x64": ("cnn", {**RECIPE, **VGG, "conv_layers": 4, "filters": 64}),
     # A third pair at 7x7 (128 filters) then 3x3: 1.6x the FLOPs of vgg4x32.
     "vgg6x32": ("cnn", {**RECIPE, **VGG, "conv_layers": 6, "filters": 32}),
     "vgg6x48": ("cnn", {**RECIPE, **VGG, "conv_layers": 6, "filters": 48}),
-    "resnet8x32": ("resnet", {**RECIPE, "stages": 3, "blocks_per_stage": 1, "width": 32,
-                              "head": "global_avg"}),  # fmt: skip
+    "resnet8x32": (
+        "resnet",
+        {**RECIPE, "stages": 3, "blocks_per_stage": 1, "width": 32, "head": "global_avg"},
+    ),  # fmt: skip
 }
 TTAS = ("none", "flip", "flip_shift")
 
