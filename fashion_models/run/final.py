@@ -126,15 +126,16 @@ def _retrain(
         )
     extra = {"final_data": final.data}
     with session.training_run(best.number, seed, params, kind="final", extra_params=extra) as run:
-        # With train+validation the val_* numbers are on images seen in training: logged for
-        # completeness, never used to choose anything.
+        # With train+validation there is nothing left to validate on: no validation pass (its
+        # numbers were on images seen in training, and it cost every epoch its time).
         inputs = [(TRAINING, dataset(*fit_on, TRAINING))]
         if final.data == "train":  # validated on images it did not train on
             inputs.append((VALIDATION, dataset(splits.x_val, splits.y_val, VALIDATION)))
         inputs.append((TEST, dataset(splits.x_test, splits.y_test, TEST)))
         trained = train_and_log(
             run, config.search_space.model_of(params), params, seed, splits,
-            fit_on=fit_on, progress=echo, label="final", inputs=inputs,
+            fit_on=fit_on, validate=final.data == "train", progress=echo, label="final",
+            inputs=inputs,
         )  # fmt: skip
         run.log_final({"train_images": float(len(fit_on[1]))})
         # Measured again on the model that will be registered, not taken from the trial.

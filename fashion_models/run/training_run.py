@@ -49,19 +49,21 @@ def train_and_log(
     epoch_metrics: EpochMetrics | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     test_each_epoch: bool = False,
+    validate: bool = True,
     progress: Callable[[str], None] | None = None,
     label: str = "",
     inputs: Sequence[tuple[str, NumpyDataset]] = (),
 ) -> TrainedModel:
     """Train `model_type` with `params` on `fit_on` (default: the training split), validating
-    on the validation split after each epoch, then evaluate and log everything. `epoch_metrics`
-    logs each epoch (the caller keeps it to read a pruned trial's curves); `callbacks` (a
-    pruner) come after it, so the epoch that triggers pruning is still logged. Every epoch
-    logs its seconds; `test_each_epoch` (a designed experiment's report) its test metrics.
-    `progress` gets one line per epoch, prefixed by `label`, when the run is long enough.
-    Test-time augmentation (`tta`) wraps the trained model for its evaluation and for the
-    logged model, so every prediction made from it later is made the same way. `inputs`
-    (context, MLflow dataset) are logged as the run's inputs: the data it saw."""
+    on the validation split after each epoch (unless not `validate`: a retrain whose training
+    images include the validation split has nothing to validate on), then evaluate and log
+    everything. `epoch_metrics` logs each epoch (the caller keeps it to read a pruned trial's
+    curves); `callbacks` (a pruner) come after it, so the epoch that triggers pruning is still
+    logged. Every epoch logs its seconds; `test_each_epoch` (a designed experiment's report)
+    its test metrics. `progress` gets one line per epoch, prefixed by `label`, when the run is
+    long enough. Test-time augmentation (`tta`) wraps the trained model for its evaluation and
+    for the logged model, so every prediction made from it later is made the same way.
+    `inputs` (context, MLflow dataset) are logged as the run's inputs: the data it saw."""
     datasets.log_inputs(inputs)
     keras.backend.clear_session()
     # clear_session resets Keras' globals; progress bars (MLflow's signature check calls
@@ -75,8 +77,9 @@ def train_and_log(
     test = (splits.x_test, splits.y_test)
     recorder = epoch_metrics if epoch_metrics is not None else EpochMetrics()
     shown = [] if progress is None else [EpochProgress(progress, label, epochs)]
+    validation = (splits.x_val, splits.y_val) if validate else (None, None)
     result = fit(
-        model, x, y, splits.x_val, splits.y_val,
+        model, x, y, *validation,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,

@@ -103,11 +103,14 @@ class EpochProgress(keras.callbacks.Callback):
         if self._show is None:
             self._show = seconds * self.epochs >= self.min_seconds
         if self._show:
-            accuracy = logs.get("val_accuracy")
+            # Without validation data (a retrain on train+validation) the only accuracy there
+            # is was measured on its own training batches, and is named so.
+            name = "val_accuracy" if "val_accuracy" in logs else "accuracy"
+            accuracy = logs.get(name)
             shown = "-" if accuracy is None else f"{float(accuracy):.4f}"
-            self.echo(
-                f"{self.label} epoch {epoch + 1}/{self.epochs} {seconds:.1f}s val_accuracy {shown}"
-            )
+            if name == "accuracy":
+                shown += " (its training batches)"
+            self.echo(f"{self.label} epoch {epoch + 1}/{self.epochs} {seconds:.1f}s {name} {shown}")
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,8 @@ def fit(
     model: keras.Model,
     x_train: np.ndarray,
     y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
     *,
     epochs: int,
     batch_size: int,
@@ -163,8 +166,9 @@ def fit(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
 ) -> FitResult:
-    """Train with validation data after each epoch, through the tf.data pipeline (seeded
-    shuffle, `augmentation` on training batches only; `one_hot` targets for label smoothing).
+    """Train with validation data after each epoch (none when `x_val` is None), through the
+    tf.data pipeline (seeded shuffle, `augmentation` on training batches only; `one_hot`
+    targets for label smoothing).
 
     Raises ``NonFiniteLossError`` as soon as the training loss turns NaN/inf; exceptions
     raised by ``callbacks`` propagate unchanged.
@@ -177,9 +181,12 @@ def fit(
     # EMA of the weights, the average is what validation, the epoch's callbacks (a test pass,
     # a pruner) and the end of fit see; training steps update the weights themselves.
     ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if model.optimizer.use_ema else []
+    validation = None
+    if x_val is not None and y_val is not None:
+        validation = evaluation_dataset(x_val, y_val, one_hot=one_hot)
     history = model.fit(
         train,
-        validation_data=evaluation_dataset(x_val, y_val, one_hot=one_hot),
+        validation_data=validation,
         epochs=epochs,
         shuffle=False,  # the dataset shuffles itself, seeded
         callbacks=[_RaiseOnNonFiniteLoss(), *ema, *callbacks],

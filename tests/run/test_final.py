@@ -24,6 +24,9 @@ def test_final_retrain_is_the_registered_model(finished: Path) -> None:
     assert run.data.tags["optuna.kind"] == "final"
     # final.train_size: 800 of the 60,000 (the trials had 600), train + validation together
     assert run.data.metrics["train_images"] == 800
+    # It trained on the validation images as well: no validation pass, no val_* numbers.
+    assert not [name for name in run.data.metrics if name.startswith("val_")]
+    assert "test_accuracy" in run.data.metrics
     version = client.get_model_version_by_alias("tiny-model", "champion")
     assert version.run_id == final["run_id"]
     assert float(version.tags["test_accuracy"]) == pytest.approx(run.data.metrics["test_accuracy"])

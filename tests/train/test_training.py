@@ -355,3 +355,24 @@ def test_epoch_progress_decides_from_the_first_epoch_times_the_epochs(
     if shown:
         assert lines[0] == "final epoch 1/3 12.0s val_accuracy 0.5000"
         assert lines[-1] == "final epoch 3/3 2.0s val_accuracy 0.5000"
+
+
+def test_fit_without_validation_data_trains_and_names_its_accuracy(small_splits: Splits) -> None:
+    """A retrain on train+validation has nothing to validate on: no validation pass, no val_*
+    numbers, and the progress line says its accuracy is on its own training batches."""
+    lines: list[str] = []
+    progress = EpochProgress(lines.append, "final", epochs=2, min_seconds=0)
+    model = build("mlp", TINY_MLP)
+    result = fit(
+        model, small_splits.x_train, small_splits.y_train, None, None,
+        epochs=2, batch_size=64, callbacks=[EpochReport(), progress],
+    )  # fmt: skip
+    assert result.epochs_run == 2
+    assert not any(name.startswith("val_") for name in result.history)
+    assert len(lines) == 2
+    for epoch, line in enumerate(lines, 1):
+        found = re.fullmatch(
+            rf"final epoch {epoch}/2 \d+\.\ds accuracy (0\.\d{{4}}) \(its training batches\)", line
+        )
+        assert found, line
+        assert float(found[1]) == pytest.approx(result.history["accuracy"][epoch - 1], abs=1e-4)
