@@ -17,6 +17,7 @@ HEADS = ("flatten", "global_avg")
 CONV_LAYOUTS = ("plain", "blocks")  # train/model.py: how conv_layers are arranged
 LR_SCHEDULES = ("constant", "cosine", "one_cycle")
 TTA = ("none", "flip", "flip_shift")  # train/model.py TTA_VIEWS
+FLIP_ORDERS = ("random", "alternating")  # train/pipeline.py: how augment_flip mirrors
 PRECISIONS = ("float32", "bfloat16", "auto")  # auto: train/precision.py
 _IMAGE_MODELS = ("cnn", "resnet")
 
@@ -72,6 +73,7 @@ RULES: dict[str, ParamRule] = {
         "float", models=("cnn",), minimum=0.0, below=1.0, layers="conv_layers"
     ),
     "head": ParamRule("choice", models=_IMAGE_MODELS, choices=HEADS),
+    "whitening": ParamRule("int", models=_IMAGE_MODELS, minimum=0),
     "stages": ParamRule("int", models=("resnet",), minimum=1),
     "blocks_per_stage": ParamRule("int", models=("resnet",), minimum=1),
     "width": ParamRule("int", models=("resnet",), minimum=1),
@@ -81,6 +83,7 @@ RULES: dict[str, ParamRule] = {
     "warmup_epochs": ParamRule("float", minimum=0.0),
     "augment_shift": ParamRule("int", minimum=0),
     "augment_flip": ParamRule("bool"),
+    "flip_order": ParamRule("choice", choices=FLIP_ORDERS),
     "augment_erasing": ParamRule("float", minimum=0.0, below=1.0),
     "tta": ParamRule("choice", choices=TTA),
     "ema_momentum": ParamRule("float", minimum=0.0, below=1.0),
@@ -110,6 +113,8 @@ DEFAULTS: dict[str, Any] = {
     "bn_momentum": 0.9,  # PyTorch's default; Keras' 0.99 needs far more steps than a trial has
     "conv_dropout": 0.0,  # spatial dropout after each conv block
     "head": "flatten",  # flatten | global_avg, between the conv layers and the dense stack
+    # A frozen patch-whitening first layer of this patch size (train/whitening.py); 0: none.
+    "whitening": 0,
     "stages": 3,  # resnet: stages of basic blocks; each after the first halves the image
     "blocks_per_stage": 2,
     "width": 16,  # resnet: filters of the first stage, doubled per stage
@@ -119,6 +124,10 @@ DEFAULTS: dict[str, Any] = {
     "warmup_epochs": 0.0,  # linear warm-up (one_cycle: 0 means its usual first 30%)
     "augment_shift": 0,  # random translation by up to this many pixels, training only
     "augment_flip": False,  # random horizontal flip, training only
+    # random: each image mirrored with probability 1/2 every epoch; alternating (airbench):
+    # at random in the first epoch, then each image in every other epoch, the opposite of the
+    # epoch before, so consecutive epochs see both views of every image.
+    "flip_order": "random",
     "augment_erasing": 0.0,  # probability of erasing one random rectangle, training only
     "tta": "none",  # test-time augmentation in every prediction: none | flip | flip_shift
     # An exponential moving average of the weights (Keras' use_ema), validated each epoch

@@ -11,12 +11,13 @@ import keras
 import numpy as np
 from mlflow.data.numpy_dataset import NumpyDataset
 
+from fashion_models.config.vocabulary import FLIP_ORDERS
 from fashion_models.serving import costs
 from fashion_models.track import datasets, reports
 from fashion_models.track.trial_run import EpochMetrics, TrialRun
 from fashion_models.train.data import Splits
 from fashion_models.train.model import build, one_hot_labels, with_tta
-from fashion_models.train.params import as_bool, param
+from fashion_models.train.params import as_bool, choice, param
 from fashion_models.train.pipeline import Augmentation, steps_per_epoch
 from fashion_models.train.training import (
     EpochProgress,
@@ -119,5 +120,6 @@ def augmentation(params: Mapping[str, Any]) -> Augmentation:
     return Augmentation(
         shift=int(param(params, "augment_shift")),
         flip=as_bool(param(params, "augment_flip"), "augment_flip"),
+        flip_order=choice(param(params, "flip_order"), "flip_order", FLIP_ORDERS),
         erasing=float(param(params, "augment_erasing")),
     )

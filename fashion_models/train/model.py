@@ -40,6 +40,7 @@ from fashion_models.train.params import (
 )
 from fashion_models.train.precision import resolve as resolve_precision
 from fashion_models.train.resnet import check_resnet, resnet_layers
+from fashion_models.train.whitening import PatchWhitening
 
 # Written into every logged model, so serving installs what the model was trained with
 # (and MLflow skips its slow requirement inference).
@@ -61,6 +62,9 @@ def build(model_type: str, params: Mapping[str, Any], *, steps_per_epoch: int = 
     dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
     optimizer = optimization.optimizer(params, steps_per_epoch)  # a bad name fails here
     layers: list[keras.layers.Layer] = []
+    whitening = int(param(params, "whitening")) if model_type != "mlp" else 0
+    if whitening > 0:  # set from the training images by training.fit, not trained
+        layers.append(PatchWhitening(whitening, name="whitening", dtype=dtype))
     if model_type == "cnn":
         params = conv_layout(params)
         _check_conv_stack(params)

@@ -30,10 +30,17 @@ class Augmentation:
     shift: int = 0  # random translation by up to this many pixels (zero padding)
     flip: bool = False  # random horizontal mirror, half of the images
     erasing: float = 0.0  # probability of erasing one random rectangle
+    flip_order: str = "random"  # or alternating: each image's mirror flips every epoch
 
     @property
     def active(self) -> bool:
         return self.shift > 0 or self.flip or self.erasing > 0
+
+    @property
+    def alternating(self) -> bool:
+        """Whether the flip alternates per image, which needs the epoch in the pipeline: the
+        training dataset is then endless and `fit` passes steps_per_epoch."""
+        return self.flip and self.flip_order == "alternating"
 
 
 NO_AUGMENTATION = Augmentation()
@@ -52,21 +59,39 @@ def training_dataset(
     augmentation: Augmentation = NO_AUGMENTATION,
     one_hot: bool = False,
 ) -> tf.data.Dataset:
-    """Shuffled (seeded, anew each epoch), batched, augmented, prefetched training data."""
+    """Shuffled (seeded, anew each epoch), batched, augmented, prefetched training data;
+    endless when the flip alternates (`augmentation.alternating`)."""
     images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
     order = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    batches = order.batch(batch_size).map(
-        lambda idx: (tf.gather(images, idx), _targets(tf.gather(labels, idx), one_hot)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    order = order.batch(batch_size)
+    if augmentation.alternating:
+        # Each image's mirror in the first epoch, drawn by the run's seed; in epoch e it is
+        # that one if e is even, else its opposite. The batch count tells the epoch.
+        first = tf.constant(np.random.default_rng(seed).random(len(x)) < 0.5)
+        steps = steps_per_epoch(len(x), batch_size)
+        batches = order.repeat().enumerate().map(
+            lambda step, idx: (
+                tf.gather(images, idx), _targets(tf.gather(labels, idx), one_hot),
+                tf.not_equal(tf.gather(first, idx), tf.equal(step // steps % 2, 1)),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )  # fmt: skip
+    else:
+        batches = order.map(
+            lambda idx: (tf.gather(images, idx), _targets(tf.gather(labels, idx), one_hot)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     if augmentation.active:
         # One stateless seed per batch, from a stream seeded by the run and drawn anew
         # (deterministically) each epoch.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         batches = tf.data.Dataset.zip(batches, seeds).map(
-            lambda batch, batch_seed: (augment(batch[0], batch_seed, augmentation), batch[1]),
+            lambda batch, batch_seed: (
+                augment(batch[0], batch_seed, augmentation, batch[2] if len(batch) > 2 else None),
+                batch[1],
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        )  # fmt: skip
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -81,16 +106,21 @@ def _targets(labels: tf.Tensor, one_hot: bool) -> tf.Tensor:
     return tf.one_hot(labels, NUM_CLASSES) if one_hot else labels
 
 
-def augment(images: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
+def augment(
+    images: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation,
+    mirror: tf.Tensor | None = None,
+) -> tf.Tensor:  # fmt: skip
     """A batch (B, H, W, C) augmented image by image, whole-batch ops only (no per-image
     Python or image warps): translation is a gather from the zero-padded batch, flipping a
-    select, erasing a mask. `seed` is a stateless seed of shape (2,)."""
+    select, erasing a mask. `seed` is a stateless seed of shape (2,); `mirror`, (B,) bools,
+    says which images to flip where the flip alternates (else the seed draws them)."""
     keys = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
     if augmentation.shift > 0:
         images = _translate(images, augmentation.shift, keys[0], keys[1], count, height, width)
     if augmentation.flip:
-        mirror = tf.random.stateless_uniform([count], keys[2]) < 0.5
+        if mirror is None:
+            mirror = tf.random.stateless_uniform([count], keys[2]) < 0.5
         images = tf.where(mirror[:, None, None, None], tf.reverse(images, [2]), images)
     if augmentation.erasing > 0:
         images = _erase(images, augmentation.erasing, keys[3], keys[4], count, height, width)

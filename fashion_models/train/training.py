@@ -21,8 +21,10 @@ from fashion_models.train.pipeline import (
     NO_AUGMENTATION,
     Augmentation,
     evaluation_dataset,
+    steps_per_epoch,
     training_dataset,
 )
+from fashion_models.train.whitening import adapt_whitening
 
 
 class NonFiniteLossError(TrialError, RuntimeError):
@@ -184,10 +186,15 @@ def fit(
     validation = None
     if x_val is not None and y_val is not None:
         validation = evaluation_dataset(x_val, y_val, one_hot=one_hot)
+    adapt_whitening(model, x_train)
     history = model.fit(
         train,
         validation_data=validation,
         epochs=epochs,
+        # an endless dataset (alternating flip) is cut into epochs here
+        steps_per_epoch=(
+            steps_per_epoch(len(x_train), batch_size) if augmentation.alternating else None
+        ),
         shuffle=False,  # the dataset shuffles itself, seeded
         callbacks=[_RaiseOnNonFiniteLoss(), *ema, *callbacks],
         verbose=verbose,

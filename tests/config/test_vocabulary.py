@@ -21,8 +21,8 @@ def test_vocabulary() -> None:
         "padding",
         "conv_dropout",
     }
-    assert cnn - mlp == conv | {"head"}
-    assert resnet - mlp == {"stages", "blocks_per_stage", "width", "head"}
+    assert cnn - mlp == conv | {"head", "whitening"}
+    assert resnet - mlp == {"stages", "blocks_per_stage", "width", "head", "whitening"}
     per_layer = {name: rule.layers for name, rule in RULES.items() if rule.layers}
     assert per_layer == {
         "filters": "conv_layers",
@@ -58,6 +58,8 @@ def test_the_additions_default_to_off() -> None:
         "tta": "none",
         "precision": "float32",
         "ema_momentum": 0.0,
+        "whitening": 0,
+        "flip_order": "random",
     }
     assert {name: DEFAULTS[name] for name in off} == off
     # Batch norm that settles within a short trial (used only where batch_norm is on).

@@ -176,3 +176,42 @@ def test_augment_is_reproducible_from_its_seed(small_splits: Splits) -> None:
 @pytest.mark.parametrize(("images", "batch", "steps"), [(480, 32, 15), (481, 32, 16), (5, 32, 1)])
 def test_steps_per_epoch(images: int, batch: int, steps: int) -> None:
     assert steps_per_epoch(images, batch) == steps
+
+
+def test_alternating_flip_mirrors_each_image_in_every_other_epoch(small_splits: Splits) -> None:
+    x, y = indexed(small_splits, 100)
+    alternating = Augmentation(flip=True, flip_order="alternating")
+    dataset = training_dataset(x, y, batch_size=32, seed=5, augmentation=alternating)
+    batches = iter(dataset)  # endless: fit cuts it into epochs of steps_per_epoch batches
+    mirrored_by_epoch = []
+    for _ in range(3):
+        mirrored = np.zeros(100, dtype=bool)
+        seen = []
+        for _ in range(steps_per_epoch(100, 32)):
+            images, labels = (t.numpy() for t in next(batches))
+            for image, label in zip(images, labels, strict=True):
+                flipped = np.array_equal(image, x[label][:, ::-1])
+                assert flipped or np.array_equal(image, x[label])  # nothing else happens
+                mirrored[label] = flipped and not np.array_equal(image, x[label])
+            seen.extend(labels)
+        assert sorted(seen) == list(range(100))  # each image once per epoch, as without it
+        mirrored_by_epoch.append(mirrored)
+    first, second, third = mirrored_by_epoch
+    assert 0.3 < first.mean() < 0.7  # the first epoch draws about half
+    np.testing.assert_array_equal(second, ~first)  # then each image the other way round
+    np.testing.assert_array_equal(third, first)
+
+
+def test_alternating_flip_is_reproducible_from_the_seed(small_splits: Splits) -> None:
+    x, y = indexed(small_splits, 64)
+    alternating = Augmentation(flip=True, flip_order="alternating")
+
+    def first_batches(seed: int) -> list[np.ndarray]:
+        dataset = training_dataset(x, y, batch_size=16, seed=seed, augmentation=alternating)
+        return [images.numpy() for images, _ in dataset.take(8)]
+
+    for a, b in zip(first_batches(1), first_batches(1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(first_batches(1), first_batches(2), strict=True)
+    )

@@ -376,3 +376,15 @@ def test_fit_without_validation_data_trains_and_names_its_accuracy(small_splits:
         )
         assert found, line
         assert float(found[1]) == pytest.approx(result.history["accuracy"][epoch - 1], abs=1e-4)
+
+
+def test_fit_with_an_alternating_flip_runs_its_epochs(small_splits: Splits) -> None:
+    """The endless alternating-flip dataset is cut into epochs of the usual length."""
+    model = build("cnn", {"conv_layers": 1, "filters": 8, "dense_units": 16})
+    recorder = Recorder()
+    alternating = Augmentation(flip=True, flip_order="alternating")
+    result = fit_splits(model, small_splits, epochs=3, augmentation=alternating,
+                        callbacks=[recorder])  # fmt: skip
+    assert result.epochs_run == 3 and recorder.epochs_ended == [0, 1, 2]
+    assert len(recorder.batch_losses) == 3 * steps_per_epoch(len(small_splits.x_train), 32)
+    assert len(result.history["val_accuracy"]) == 3
